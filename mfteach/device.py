@@ -1,0 +1,112 @@
+"""Devices, dtypes and random generators.
+
+The library never touches global state: no ``torch.manual_seed``, no
+``torch.set_default_dtype``. Functions that create tensors take keyword-only ``generator``,
+``device`` and ``dtype``; this module turns those arguments into concrete objects.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+from ._checks import check_floating_dtype, fail
+
+__all__ = ["default_device", "resolve_device", "resolve_dtype", "as_generator",
+           "disable_tf32"]
+
+
+def default_device() -> torch.device:
+    """Return ``cuda`` when a CUDA device is available, else ``cpu``.
+
+    Notebooks call this once (``device = mfteach.default_device()``); the library itself
+    defaults to the CPU so that results do not depend on the machine silently.
+
+    Examples
+    --------
+    >>> default_device().type in {"cpu", "cuda"}
+    True
+    """
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: torch.device | str | None, fn: str = "mfteach") -> torch.device:
+    """Normalise ``device`` (``None`` means CPU) and check that it exists on this machine."""
+    if device is None:
+        return torch.device("cpu")
+    if not isinstance(device, (str, torch.device)):
+        fail("device", fn, "a torch.device, a string such as 'cpu' or 'cuda', or None", device,
+             exc=TypeError)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        fail("device", fn, "a valid device string such as 'cpu' or 'cuda'", device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        fail("device", fn, "an available device", device,
+             hint="No CUDA device is visible: install a CUDA build of torch, or use "
+                  "device='cpu'.")
+    if dev.type not in {"cpu", "cuda"}:
+        fail("device", fn, "'cpu' or 'cuda'", device)
+    return dev
+
+
+def resolve_dtype(dtype: torch.dtype | None, fn: str = "mfteach",
+                  default: torch.dtype = torch.float64) -> torch.dtype:
+    """Normalise ``dtype`` (``None`` means ``default``), which must be floating point."""
+    if dtype is None:
+        return default
+    return check_floating_dtype(dtype, "dtype", fn)
+
+
+def as_generator(seed_or_generator: int | torch.Generator | None,
+                 device: torch.device | str | None = None,
+                 fn: str = "mfteach.as_generator") -> torch.Generator:
+    """Return a ``torch.Generator`` on ``device`` from an int seed or a generator.
+
+    The PyTorch analogue of scikit-learn's ``check_random_state``. A generator is tied to a
+    device: a generator given for another device is an error, not a silent copy.
+
+    Parameters
+    ----------
+    seed_or_generator : int or torch.Generator
+        A non-negative seed, or an existing generator (returned as is, so draws continue).
+    device : torch.device or str, optional
+        Where the random numbers are drawn; CPU by default.
+
+    Raises
+    ------
+    TypeError
+        When given anything other than an int or a generator (``None`` included: randomness is
+        never hidden in mfteach).
+    ValueError
+        For a negative seed, or a generator on another device.
+
+    Examples
+    --------
+    >>> g = as_generator(0)
+    >>> float(torch.randn(1, generator=g)) == float(torch.randn(1, generator=as_generator(0)))
+    True
+    """
+    dev = resolve_device(device, fn)
+    if isinstance(seed_or_generator, torch.Generator):
+        if seed_or_generator.device.type != dev.type:
+            fail("generator", fn, f"a generator on the {dev.type} device", seed_or_generator,
+                 hint=f"It lives on {seed_or_generator.device}; create one with "
+                      f"torch.Generator(device={dev.type!r}) or pass an int seed.")
+        return seed_or_generator
+    if isinstance(seed_or_generator, bool) or not isinstance(seed_or_generator,
+                                                             numbers.Integral):
+        fail("generator", fn, "an int seed or a torch.Generator", seed_or_generator,
+             exc=TypeError)
+    if seed_or_generator < 0:
+        fail("generator", fn, "a non-negative int seed", seed_or_generator)
+    g = torch.Generator(device=dev)
+    g.manual_seed(int(seed_or_generator))
+    return g
+
+
+def disable_tf32() -> None:
+    """Turn TF32 off for matmuls and convolutions (tests compare CUDA with float64 CPU)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False

@@ -1,0 +1,68 @@
+r"""Finite width: non-Gaussian outputs at initialisation and the tangent kernel in training.
+
+The chapter module of ``book/02_finite_width.ipynb`` (Carvalho, Costa, Mourão & Oliveira
+2023, arXiv 2304.03385). A one-hidden-layer network of width :math:`n` in the NTK
+parametrization, :math:`f(x) = n^{-1/2}\sum_i a_i\phi(w_i\cdot x/\sqrt d)`, is a sum of
+i.i.d. terms, so its cumulants scale exactly as :math:`\kappa_r \propto n^{1 - r/2}`, and its
+law has an Edgeworth expansion in powers of :math:`n^{-1/2}`. During training the tangent
+kernel moves by a vanishing amount, and the trained ensemble approaches the initial Gaussian
+process pushed through the linear flow of the limiting NTK.
+
+* Sampling: :func:`sample_outputs`, :func:`sample_ntk`, :func:`sample_readout`.
+* Cumulants: :func:`k_statistics`, :func:`joint_cumulant4`, :func:`output_cumulants`,
+  :func:`fourth_cumulant_tensor`, :func:`cumulant_scaling`.
+* Edgeworth: :func:`edgeworth_density`, :func:`edgeworth_cdf`, :func:`ks_distance`.
+* Tangent kernel: :func:`ntk_variance_coefficient`, :func:`ntk_fluctuations`,
+  :func:`ntk_drift`, :func:`gp_prediction`, :func:`trained_ensemble`,
+  :func:`ensemble_vs_gp`.
+"""
+
+# Cumulants: estimates and closed forms
+from ._cumulants import Cumulants as Cumulants
+from ._cumulants import CumulantScaling as CumulantScaling
+from ._cumulants import OutputCumulants as OutputCumulants
+from ._cumulants import activation_moment as activation_moment
+from ._cumulants import cumulant_scaling as cumulant_scaling
+from ._cumulants import fit_weighted_loglog_slope as fit_weighted_loglog_slope
+from ._cumulants import fourth_cumulant_tensor as fourth_cumulant_tensor
+from ._cumulants import joint_cumulant4 as joint_cumulant4
+from ._cumulants import k_statistics as k_statistics
+from ._cumulants import output_cumulants as output_cumulants
+
+# Edgeworth expansions and distances
+from ._edgeworth import edgeworth_cdf as edgeworth_cdf
+from ._edgeworth import edgeworth_density as edgeworth_density
+from ._edgeworth import hermite_e as hermite_e
+from ._edgeworth import ks_distance as ks_distance
+
+# The tangent kernel at finite width
+from ._ntk import EnsembleVsGP as EnsembleVsGP
+from ._ntk import GPPrediction as GPPrediction
+from ._ntk import NTKDrift as NTKDrift
+from ._ntk import NTKFluctuations as NTKFluctuations
+from ._ntk import ensemble_vs_gp as ensemble_vs_gp
+from ._ntk import gp_prediction as gp_prediction
+from ._ntk import ntk_drift as ntk_drift
+from ._ntk import ntk_fluctuations as ntk_fluctuations
+from ._ntk import ntk_variance_coefficient as ntk_variance_coefficient
+from ._ntk import sphere_data as sphere_data
+from ._ntk import trained_ensemble as trained_ensemble
+
+# Sampling random networks
+from ._sampling import READOUTS as READOUTS
+from ._sampling import ReadoutLaw as ReadoutLaw
+from ._sampling import readout_law as readout_law
+from ._sampling import sample_ntk as sample_ntk
+from ._sampling import sample_outputs as sample_outputs
+from ._sampling import sample_readout as sample_readout
+
+__all__ = [
+    "READOUTS", "ReadoutLaw", "readout_law", "sample_ntk", "sample_outputs", "sample_readout",
+    "Cumulants", "CumulantScaling", "OutputCumulants", "activation_moment",
+    "cumulant_scaling", "fit_weighted_loglog_slope", "fourth_cumulant_tensor",
+    "joint_cumulant4", "k_statistics", "output_cumulants",
+    "edgeworth_cdf", "edgeworth_density", "hermite_e", "ks_distance",
+    "EnsembleVsGP", "GPPrediction", "NTKDrift", "NTKFluctuations", "ensemble_vs_gp",
+    "gp_prediction", "ntk_drift", "ntk_fluctuations", "ntk_variance_coefficient",
+    "sphere_data", "trained_ensemble",
+]

@@ -1,0 +1,62 @@
+r"""One-pass SGD in two-layer networks and its ODEs (chapter 04).
+
+Arnaboldi, Stephan, Krzakala, Loureiro (2023), "From high-dimensional & mean-field dynamics
+to dimensionless ODEs: a unifying approach to SGD in two-layers networks", arXiv 2302.05882.
+
+Set-up: :math:`x \sim N(0, I_d/d)`; student :math:`f(x) = \frac1p\sum_{i=1}^p
+\sigma(w_i\cdot x)` (second layer fixed at 1); teacher :math:`y = \frac1k\sum_{r=1}^k
+\sigma(w^*_r\cdot x) + \sqrt\Delta z`; loss :math:`\frac12(f - y)^2`; one-pass SGD with raw
+learning rate :math:`\gamma`; time :math:`t = \nu\gamma/(pd)`. Activations ``"erf"``
+(:math:`\operatorname{erf}(u/\sqrt2)`) and ``"square"`` (:math:`u^2`).
+
+* Overlaps and risk: :func:`overlaps`, :func:`population_risk`, :func:`teacher_cosines`.
+* The high-dimensional / gradient-flow ODE: :func:`ode_rhs`, :func:`psi_terms` (and its Monte
+  Carlo twin :func:`psi_samples`), :func:`solve_ode`.
+* The mean-field reduced ODE: :func:`mf_rhs`, :func:`mf_risk`, :func:`solve_mf_ode`.
+* Batched one-pass SGD: :func:`init_weights`, :func:`weights_from_overlaps`,
+  :func:`simulate_sgd`.
+"""
+
+# Overlaps and initialisation
+from ._overlaps import Overlaps as Overlaps
+from ._overlaps import init_weights as init_weights
+from ._overlaps import omega as omega
+from ._overlaps import overlaps as overlaps
+from ._overlaps import plateau_overlaps as plateau_overlaps
+from ._overlaps import plateau_risk as plateau_risk
+from ._overlaps import teacher_cosines as teacher_cosines
+from ._overlaps import weights_from_overlaps as weights_from_overlaps
+
+# Risk and drift terms
+from ._rhs import ACTIVATIONS as ACTIVATIONS
+from ._rhs import REGIMES as REGIMES
+from ._rhs import Psi as Psi
+from ._rhs import mf_omega as mf_omega
+from ._rhs import mf_rhs as mf_rhs
+from ._rhs import mf_risk as mf_risk
+from ._rhs import ode_rhs as ode_rhs
+from ._rhs import population_risk as population_risk
+from ._rhs import psi_samples as psi_samples
+from ._rhs import psi_terms as psi_terms
+from ._rhs import xi_quadrature as xi_quadrature
+
+# Simulation
+from ._simulate import SIM_METHODS as SIM_METHODS
+from ._simulate import simulate_sgd as simulate_sgd
+
+# ODE integration
+from ._solve import SOLVERS as SOLVERS
+from ._solve import MFTrajectory as MFTrajectory
+from ._solve import Solver as Solver
+from ._solve import Trajectory as Trajectory
+from ._solve import solve_mf_ode as solve_mf_ode
+from ._solve import solve_ode as solve_ode
+
+__all__ = [
+    "ACTIVATIONS", "REGIMES", "SIM_METHODS", "SOLVERS",
+    "MFTrajectory", "Overlaps", "Psi", "Solver", "Trajectory",
+    "init_weights", "mf_omega", "mf_rhs", "mf_risk", "ode_rhs", "omega", "overlaps",
+    "plateau_overlaps", "plateau_risk", "population_risk", "psi_samples", "psi_terms",
+    "simulate_sgd", "solve_mf_ode", "solve_ode", "teacher_cosines", "weights_from_overlaps",
+    "xi_quadrature",
+]

@@ -1,0 +1,686 @@
+r"""Population risk and the drift terms of the SGD ODEs, for "erf" and "square" activations.
+
+With the error :math:`\mathcal E = \frac1k\sum_r\sigma(\lambda^*_r) - \frac1p\sum_j
+\sigma(\lambda_j) + \sqrt\Delta\, z` and :math:`(\lambda, \lambda^*) \sim N(0, \Omega)`, the
+expectations that drive the overlaps (arXiv 2302.05882, Sec. 3, the ODE of Thm 1) are
+
+.. math::
+
+    \Psi^{(M)}_{ir} = \mathbb E[\sigma'(\lambda_i)\lambda^*_r\mathcal E],\quad
+    \Psi^{(GF)}_{ij} = \mathbb E[(\sigma'(\lambda_i)\lambda_j + \sigma'(\lambda_j)\lambda_i)
+    \mathcal E],\quad
+    \Psi^{(Var)}_{ij} = \mathbb E[\sigma'(\lambda_i)\sigma'(\lambda_j)\mathcal E^2].
+
+Writing the noiseless error as :math:`\mathcal E_0 = \sum_a c_a\sigma(\lambda_a)` over the
+:math:`p + k` preactivations, :math:`c_a = -1/p` (student) or :math:`1/k` (teacher), every term is
+a sum of Gaussian integrals: for :math:`g(u) = \operatorname{erf}(u/\sqrt2)` the closed forms
+:func:`mfteach.gaussian.erf_I2`, ``erf_I3``, ``erf_I4`` evaluated on index tensors of
+covariance blocks; for :math:`\sigma(u) = u^2` Isserlis' theorem with :math:`S = \Omega A`,
+:math:`A = \operatorname{diag}(c)`:
+
+.. math::
+
+    \mathbb E[zz^\top\mathcal E_0] = \Omega\operatorname{tr}S + 2\Omega A\Omega,\qquad
+    \mathbb E[zz^\top\mathcal E_0^2] = \Omega[(\operatorname{tr}S)^2 + 2\operatorname{tr}S^2]
+    + 4\operatorname{tr}S\,\Omega A\Omega + 8\,\Omega A\Omega A\Omega,
+
+which reproduce the paper's eq. (squared_ODE) and the :math:`\gamma/p` terms of the authors'
+``SquaredActivationODE``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .._checks import check_choice, check_float, check_int, check_tensor, fail
+from ..device import as_generator
+from ..gaussian import erf_I2, erf_I2_noise, erf_I3, erf_I4
+from ._overlaps import check_overlaps, omega
+
+__all__ = [
+    "ACTIVATIONS",
+    "REGIMES",
+    "Psi",
+    "population_risk",
+    "psi_terms",
+    "psi_samples",
+    "ode_rhs",
+    "xi_quadrature",
+    "mf_omega",
+    "mf_rhs",
+    "mf_risk",
+]
+
+#: Activations with closed-form ODEs: ``"erf"`` is :math:`\operatorname{erf}(u/\sqrt2)`,
+#: ``"square"`` is :math:`u^2`.
+ACTIVATIONS = ("erf", "square")
+
+#: Which :math:`\gamma/p` term the ODE for :math:`Q` keeps: ``"high_d"`` the full variance
+#: term, ``"gf"`` none (classical gradient flow), ``"gf_noise"`` only the label-noise part.
+REGIMES = ("high_d", "gf", "gf_noise")
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_MAX_BLOCK = 2**21  # covariance blocks per erf_I3/erf_I4 call (bounds memory)
+
+
+def act(name: str, u: Tensor) -> Tensor:
+    """sigma(u) for the chapter's activations."""
+    return torch.erf(u * (1 / math.sqrt(2))) if name == "erf" else u * u
+
+
+def act_prime(name: str, u: Tensor) -> Tensor:
+    """sigma'(u) for the chapter's activations."""
+    return _SQRT_2_OVER_PI * torch.exp(-0.5 * u * u) if name == "erf" else 2 * u
+
+
+def coefficients(p: int, k: int, like: Tensor) -> Tensor:
+    """c_a = -1/p (students) and 1/k (teachers): E_0 = sum_a c_a sigma(lambda_a)."""
+    return torch.cat([torch.full((p,), -1.0 / p, dtype=like.dtype, device=like.device),
+                      torch.full((k,), 1.0 / k, dtype=like.dtype, device=like.device)])
+
+
+@dataclass(frozen=True)
+class Psi:
+    r"""The drift terms of the high-dimensional ODE at one :math:`\Omega`.
+
+    Attributes
+    ----------
+    M : Tensor, shape (..., p, k)
+        :math:`\Psi^{(M)} = \mathbb E[\sigma'(\lambda_i)\lambda^*_r\mathcal E]`.
+    GF : Tensor, shape (..., p, p)
+        :math:`\Psi^{(GF)}`, the gradient-flow drift of :math:`Q`.
+    var : Tensor, shape (..., p, p)
+        :math:`\Psi^{(Var)} = \mathbb E[\sigma'_i\sigma'_j\mathcal E^2]`, label noise included.
+    noise : Tensor, shape (..., p, p)
+        Its label-noise part :math:`\Delta\,\mathbb E[\sigma'(\lambda_i)\sigma'(\lambda_j)]`.
+    """
+
+    M: Tensor
+    GF: Tensor
+    var: Tensor
+    noise: Tensor
+
+
+def _check_activation(activation, fn: str) -> str:
+    return check_choice(activation, "activation", fn, ACTIVATIONS)
+
+
+def _chunked(fn, X: Tensor, per_item: int) -> Tensor:
+    """Apply fn over the flattened leading axis of X in chunks bounding the block count."""
+    lead = X.shape[:-2]
+    Xf = X.reshape(-1, *X.shape[-2:])
+    step = max(1, _MAX_BLOCK // max(per_item, 1))
+    out = [fn(Xf[s:s + step]) for s in range(0, Xf.shape[0], step)]
+    res = torch.cat(out, 0)
+    return res.reshape(*lead, *res.shape[1:])
+
+
+def _gather_blocks(Om: Tensor, idx: Tensor) -> Tensor:
+    """Om (B, n, n), idx (..., m) -> covariance blocks (B, ..., m, m) (one index_select)."""
+    n = Om.shape[-1]
+    flat = (idx.unsqueeze(-1) * n + idx.unsqueeze(-2))  # (..., m, m)
+    out = torch.index_select(Om.reshape(Om.shape[0], n * n), 1, flat.reshape(-1))
+    return out.reshape(Om.shape[0], *flat.shape)
+
+
+def _erf_A(Om: Tensor, bidx: Tensor, c: Tensor) -> Tensor:
+    r"""A[i, j] = E[g'(z_i) z_{bidx[i, j]} E_0] = sum_a c_a I3(z_i, z_b, z_a), batched.
+
+    Om : (..., N, N) covariance of the (possibly augmented) vector z; the error involves only
+    its first len(c) entries. bidx : (p, nb) long. Returns (..., p, nb).
+    """
+    p, nb = bidx.shape
+    n = c.shape[0]
+    i = torch.arange(p, device=Om.device).view(p, 1, 1).expand(p, nb, n)
+    b = bidx.view(p, nb, 1).expand(p, nb, n)
+    a = torch.arange(n, device=Om.device).view(1, 1, n).expand(p, nb, n)
+    idx = torch.stack([i, b, a], dim=-1)  # (p, nb, n, 3)
+
+    def one(O):
+        I3 = erf_I3(_gather_blocks(O, idx), validate=False)  # (B, p, nb, n)
+        return I3 @ c
+
+    return _chunked(one, Om, p * nb * n)
+
+
+def _erf_var(Om: Tensor, p: int, c: Tensor) -> Tensor:
+    """sum_{a,b} c_a c_b I4(z_i, z_j, z_a, z_b): (..., p, p)."""
+    n = c.shape[0]
+    ar_p = torch.arange(p, device=Om.device)
+    ar_n = torch.arange(n, device=Om.device)
+    shape = (p, p, n, n)
+    idx = torch.stack([ar_p.view(p, 1, 1, 1).expand(shape), ar_p.view(1, p, 1, 1).expand(shape),
+                       ar_n.view(1, 1, n, 1).expand(shape), ar_n.view(1, 1, 1, n).expand(shape)],
+                      dim=-1)  # (p, p, n, n, 4)
+    cc = c.view(n, 1) * c.view(1, n)
+
+    def one(O):
+        I4 = erf_I4(_gather_blocks(O, idx), validate=False)  # (B, p, p, n, n)
+        return (I4 * cc).sum(dim=(-2, -1))
+
+    return _chunked(one, Om, p * p * n * n)
+
+
+def _square_moments(Om: Tensor, c: Tensor, second: bool):
+    """E[z z^T E_0] and (if second) E[z z^T E_0^2], E[E_0^2] for sigma = u^2 (Isserlis)."""
+    OA = Om * c  # Omega A (scales columns)
+    trS = torch.diagonal(OA, dim1=-2, dim2=-1).sum(-1)[..., None, None]
+    OAO = OA @ Om
+    E1 = Om * trS + 2 * OAO
+    if not second:
+        return E1, None, None
+    trS2 = (OA * OA.mT).sum(dim=(-2, -1))[..., None, None]  # tr(S S)
+    E0sq = trS * trS + 2 * trS2
+    E2 = Om * E0sq + 4 * trS * OAO + 8 * (OAO * c) @ Om
+    return E1, E2, E0sq[..., 0, 0]
+
+
+def population_risk(Q: Tensor, M: Tensor, P: Tensor, *, activation: str,
+                    delta: float = 0.0) -> Tensor:
+    r"""Population risk :math:`R(\Omega) = \frac12\mathbb E(f(x) - y)^2`, label noise included.
+
+    * erf: :math:`R = \frac12[\frac1{k^2}\sum_{rs}I_2(P) - \frac2{pk}\sum_{jr}I_2(Q,M,P) +
+      \frac1{p^2}\sum_{ij}I_2(Q)] + \frac\Delta2`, with the true expectation
+      :math:`I_2` (:func:`mfteach.gaussian.erf_I2`);
+    * square: :math:`R = \frac{(\operatorname{Tr}P)^2 + 2\operatorname{Tr}P^2}{2k^2} -
+      \frac{\operatorname{Tr}P\operatorname{Tr}Q + 2\operatorname{Tr}MM^\top}{pk} +
+      \frac{(\operatorname{Tr}Q)^2 + 2\operatorname{Tr}Q^2}{2p^2} + \frac\Delta2`.
+
+    Parameters
+    ----------
+    Q, M, P : Tensor, shapes (..., p, p), (..., p, k), (..., k, k)
+        Overlaps; leading axes broadcast.
+    activation : {"erf", "square"}, keyword-only
+    delta : float, keyword-only, default 0
+        Label-noise variance :math:`\Delta`.
+
+    Returns
+    -------
+    Tensor, shape (...)
+
+    Raises
+    ------
+    ValueError
+        Unknown activation, negative ``delta``, inconsistent shapes.
+
+    Notes
+    -----
+    arXiv 2302.05882, Sec. 2 (population risk) and eq. (risk_quadratic). At :math:`M = 0`,
+    :math:`Q = I_p`, :math:`P = I_k` the erf excess risk is :math:`\frac16(\frac1k+\frac1p)`.
+    Used in chapter 04.
+
+    Examples
+    --------
+    >>> import torch
+    >>> I = lambda n: torch.eye(n, dtype=torch.float64)
+    >>> r = population_risk(I(3), torch.zeros(3, 2, dtype=torch.float64), I(2), activation="erf")
+    >>> round(float(r), 6), round((1 / 2 + 1 / 3) / 6, 6)
+    (0.138889, 0.138889)
+    """
+    fn = "mfteach.sgd_odes.population_risk"
+    activation = _check_activation(activation, fn)
+    delta = check_float(delta, "delta", fn, min=0.0)
+    Q, M, P = check_overlaps(Q, M, P, fn)
+    return _risk(omega(Q, M, P), Q.shape[-1], M.shape[-1], activation) + delta / 2
+
+
+def _risk(Om: Tensor, p: int, k: int, activation: str) -> Tensor:
+    """Excess risk 0.5 E[E_0^2] from Omega (..., n, n)."""
+    c = coefficients(p, k, Om)
+    if activation == "square":
+        OA = Om * c
+        trS = torch.diagonal(OA, dim1=-2, dim2=-1).sum(-1)
+        return 0.5 * (trS * trS + 2 * (OA * OA.mT).sum(dim=(-2, -1)))
+    dg = torch.diagonal(Om, dim1=-2, dim2=-1)
+    I2 = erf_I2(dg.unsqueeze(-1), Om, dg.unsqueeze(-2), validate=False)
+    return 0.5 * ((I2 @ c) * c).sum(-1)
+
+
+def _psi(Om: Tensor, p: int, k: int, activation: str, delta: float, need_var: bool) -> Psi:
+    c = coefficients(p, k, Om)
+    Q = Om[..., :p, :p]
+    var = noise = None
+    if activation == "square":
+        E1, E2, _ = _square_moments(Om, c, need_var)
+        psi_M = 2 * E1[..., :p, p:]
+        GF = 4 * E1[..., :p, :p]
+        if need_var:
+            noise = 4 * delta * Q
+            var = 4 * E2[..., :p, :p] + noise
+    else:
+        n = p + k
+        bidx = torch.arange(n, device=Om.device).expand(p, n)
+        A = _erf_A(Om, bidx, c)  # (..., p, n) = E[g'(l_i) z_b E_0]
+        psi_M = A[..., :, p:]
+        GF = A[..., :, :p] + A[..., :, :p].mT
+        if need_var:
+            dq = torch.diagonal(Q, dim1=-2, dim2=-1)
+            noise = delta * erf_I2_noise(dq.unsqueeze(-1), Q, dq.unsqueeze(-2), validate=False)
+            var = _erf_var(Om, p, c) + noise
+    if not need_var:
+        var = noise = torch.zeros_like(GF)
+    return Psi(M=psi_M, GF=GF, var=var, noise=noise)
+
+
+def psi_terms(Q: Tensor, M: Tensor, P: Tensor, *, activation: str,
+              delta: float = 0.0) -> Psi:
+    r"""The drift terms :math:`\Psi^{(M)}, \Psi^{(GF)}, \Psi^{(Var)}` and the noise part.
+
+    Parameters
+    ----------
+    Q, M, P : Tensor, shapes (..., p, p), (..., p, k), (..., k, k)
+    activation : {"erf", "square"}, keyword-only
+    delta : float, keyword-only, default 0
+
+    Returns
+    -------
+    Psi
+
+    Notes
+    -----
+    erf: :math:`\Psi^{(M)}_{ir} = \sum_a c_a I_3(\lambda_i, \lambda^*_r, z_a)`,
+    :math:`\Psi^{(GF)}_{ij} = \sum_a c_a[I_3(\lambda_i,\lambda_j,z_a) + I_3(\lambda_j,
+    \lambda_i, z_a)]`, :math:`\Psi^{(Var)}_{ij} = \sum_{ab}c_ac_bI_4(\lambda_i,\lambda_j,
+    z_a,z_b) + \Delta\,\mathbb E[g'g']`, each evaluated in one batched call on a
+    ``(p, p+k, p+k, 3, 3)`` (resp. ``(p, p, p+k, p+k, 4, 4)``) tensor of covariance blocks;
+    cost :math:`O(p^2(p+k)^2)` per call. square: the Isserlis forms of the module docstring.
+    The Monte-Carlo twin is :func:`psi_samples`. arXiv 2302.05882, Sec. 3 (the
+    high-dimensional ODE); used in chapter 04.
+
+    Examples
+    --------
+    >>> import torch
+    >>> I = lambda n: torch.eye(n, dtype=torch.float64)
+    >>> psi = psi_terms(I(2), torch.zeros(2, 1, dtype=torch.float64), I(1), activation="square")
+    >>> psi.M  # 2 (TrP/k - TrQ/p) M + 4 (MP/k - QM/p) = 0 at M = 0
+    tensor([[0.],
+            [0.]], dtype=torch.float64)
+    """
+    fn = "mfteach.sgd_odes.psi_terms"
+    activation = _check_activation(activation, fn)
+    delta = check_float(delta, "delta", fn, min=0.0)
+    Q, M, P = check_overlaps(Q, M, P, fn)
+    return _psi(omega(Q, M, P), Q.shape[-1], M.shape[-1], activation, delta, True)
+
+
+def psi_samples(Q: Tensor, M: Tensor, P: Tensor, *, activation: str, delta: float = 0.0,
+                n_samples: int, generator: torch.Generator | int) -> Psi:
+    r"""Monte-Carlo samples of the integrands of :func:`psi_terms` (its numerical twin).
+
+    Draws :math:`(\lambda, \lambda^*) \sim N(0, \Omega)` and :math:`z \sim N(0, 1)` and returns
+    the per-sample values :math:`\sigma'(\lambda_i)\lambda^*_r\mathcal E`, etc.; their means
+    estimate :class:`Psi` with standard error :math:`s/\sqrt n`.
+
+    Parameters
+    ----------
+    Q, M, P : Tensor, shapes (p, p), (p, k), (k, k)
+        One (unbatched), positive semi-definite :math:`\Omega`.
+    activation : {"erf", "square"}, keyword-only
+    delta : float, keyword-only, default 0
+    n_samples : int, keyword-only
+    generator : torch.Generator or int, keyword-only
+        On the device of ``Q``.
+
+    Returns
+    -------
+    Psi
+        Each field has a leading axis of length ``n_samples``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> I = lambda n: torch.eye(n, dtype=torch.float64)
+    >>> s = psi_samples(I(2), torch.zeros(2, 1, dtype=torch.float64), I(1), activation="erf",
+    ...                 n_samples=10, generator=0)
+    >>> s.var.shape
+    torch.Size([10, 2, 2])
+    """
+    fn = "mfteach.sgd_odes.psi_samples"
+    activation = _check_activation(activation, fn)
+    delta = check_float(delta, "delta", fn, min=0.0)
+    n_samples = check_int(n_samples, "n_samples", fn, min=2)
+    Q, M, P = check_overlaps(Q, M, P, fn)
+    if Q.ndim != 2:
+        fail("Q", fn, "an unbatched (p, p) tensor", Q)
+    p, k = M.shape
+    Om = omega(Q, M, P)
+    ev, V = torch.linalg.eigh(Om)
+    if float(ev.min()) < -1e-8 * max(1.0, float(ev.max())):
+        fail("Q", fn, "part of a positive semi-definite Omega", Q)
+    L = V * ev.clamp_min(0).sqrt()
+    g = as_generator(generator, Q.device, fn)
+    z = torch.randn(n_samples, p + k, generator=g, device=Q.device, dtype=Q.dtype) @ L.mT
+    xi = torch.randn(n_samples, generator=g, device=Q.device, dtype=Q.dtype)
+    lam, lam_s = z[:, :p], z[:, p:]
+    err = act(activation, lam_s).mean(-1) - act(activation, lam).mean(-1) + math.sqrt(
+        delta) * xi  # (n,)
+    dg = act_prime(activation, lam)  # (n, p)
+    e = err[:, None, None]
+    psi_M = dg[:, :, None] * lam_s[:, None, :] * e
+    half = dg[:, :, None] * lam[:, None, :] * e
+    GF = half + half.mT
+    outer = dg[:, :, None] * dg[:, None, :]
+    var = outer * e * e
+    noise = delta * outer
+    return Psi(M=psi_M, GF=GF, var=var, noise=noise)
+
+
+def ode_rhs(Q: Tensor, M: Tensor, P: Tensor, *, activation: str, gamma: float,
+            delta: float = 0.0, regime: str = "high_d") -> tuple[Tensor, Tensor]:
+    r"""Right-hand side of the overlap ODE: :math:`(\dot Q, \dot M)` at time
+    :math:`t = \nu\gamma/(pd)`.
+
+    .. math::
+
+        \dot M = \Psi^{(M)},\qquad
+        \dot Q = \Psi^{(GF)} + \frac{\gamma}{p}\,\Psi^{(Var)}\ (\text{"high\_d"}),\quad
+        \Psi^{(GF)}\ (\text{"gf"}),\quad
+        \Psi^{(GF)} + \frac{\gamma}{p}\Delta\,\mathbb E[\sigma'\sigma']\ (\text{"gf\_noise"}).
+
+    Parameters
+    ----------
+    Q, M, P : Tensor, shapes (..., p, p), (..., p, k), (..., k, k)
+    activation : {"erf", "square"}, keyword-only
+    gamma : float, keyword-only
+        Raw SGD learning rate :math:`\gamma \ge 0` (enters only through :math:`\gamma/p`).
+    delta : float, keyword-only, default 0
+        Label-noise variance.
+    regime : {"high_d", "gf", "gf_noise"}, keyword-only, default "high_d"
+
+    Returns
+    -------
+    dQ : Tensor, shape (..., p, p)
+    dM : Tensor, shape (..., p, k)
+
+    Notes
+    -----
+    arXiv 2302.05882: Sec. 3 (Thm 1, Veiga et al. 2022: the high-dimensional ODE),
+    Sec. 4 (classical gradient-flow limit) and App. "Effect of noise" (GF-ODE-NOISE).
+    :math:`P` is constant (the teacher does not move). Used in chapter 04.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mfteach.sgd_odes import plateau_overlaps
+    >>> o = plateau_overlaps(2)  # a fixed point of gradient flow
+    >>> dQ, dM = ode_rhs(o.Q, o.M, o.P, activation="erf", gamma=0.0, regime="gf")
+    >>> float(dQ.abs().max()) < 1e-12 and float(dM.abs().max()) < 1e-12
+    True
+    """
+    fn = "mfteach.sgd_odes.ode_rhs"
+    activation = _check_activation(activation, fn)
+    gamma = check_float(gamma, "gamma", fn, min=0.0)
+    delta = check_float(delta, "delta", fn, min=0.0)
+    regime = check_choice(regime, "regime", fn, REGIMES)
+    Q, M, P = check_overlaps(Q, M, P, fn)
+    return _rhs(omega(Q, M, P), Q.shape[-1], M.shape[-1], activation, gamma, delta, regime)
+
+
+def _rhs(Om, p, k, activation, gamma, delta, regime):
+    psi = _psi(Om, p, k, activation, delta, regime == "high_d")
+    dQ = psi.GF
+    if regime == "high_d":
+        dQ = dQ + (gamma / p) * psi.var
+    elif regime == "gf_noise" and delta > 0:
+        Q = Om[..., :p, :p]
+        if activation == "square":
+            noise = 4 * delta * Q
+        else:
+            dq = torch.diagonal(Q, dim1=-2, dim2=-1)
+            noise = delta * erf_I2_noise(dq.unsqueeze(-1), Q, dq.unsqueeze(-2), validate=False)
+        dQ = dQ + (gamma / p) * noise
+    return dQ, psi.M
+
+
+# --------------------------------------------------------------------------------------------
+# Mean-field reduction: (M, q) with Q = M P^{-1} M^T + D_sqrt(q) Xi D_sqrt(q)
+# --------------------------------------------------------------------------------------------
+
+def xi_quadrature(d: int | None, k: int, *, n_nodes: int = 24, dtype=torch.float64,
+                  device=None) -> tuple[Tensor, Tensor]:
+    r"""Nodes and weights for :math:`\mathbb E_\Xi`: :math:`\xi = \langle g, g'\rangle`, with
+    :math:`g, g'` independent and uniform on :math:`S^{d-k-1}`.
+
+    The density of :math:`\xi` is :math:`\propto (1-\xi^2)^{(d-k-3)/2}` on :math:`[-1, 1]`
+    (mean 0, variance :math:`1/(d-k)`). With :math:`\xi = \cos\theta` it becomes
+    :math:`\propto\sin^{d-k-2}\theta`, smooth in :math:`\theta`; the rule is Gauss-Legendre in
+    :math:`\theta` on the window where the density is not negligible. ``d=None`` returns the
+    single node :math:`\xi = 0` (the high-dimensional limit :math:`\Xi = I`).
+
+    Parameters
+    ----------
+    d : int or None
+        Input dimension, ``d - k >= 2``.
+    k : int
+        Teacher width.
+    n_nodes : int, keyword-only, default 24
+
+    Returns
+    -------
+    nodes, weights : Tensor, shape (n,)
+        Weights sum to 1.
+
+    Examples
+    --------
+    >>> x, w = xi_quadrature(7, 2)  # E xi^2 = 1/(d - k)
+    >>> round(float((w * x**2).sum()), 10)
+    0.2
+    """
+    fn = "mfteach.sgd_odes.xi_quadrature"
+    k = check_int(k, "k", fn, min=1)
+    if d is None:
+        return (torch.zeros(1, dtype=dtype, device=device),
+                torch.ones(1, dtype=dtype, device=device))
+    d = check_int(d, "d", fn, min=k + 2)
+    n_nodes = check_int(n_nodes, "n_nodes", fn, min=1, max=500)
+    m = d - k
+    half = min(math.pi / 2, 12.0 / math.sqrt(max(m - 2, 1)))
+    x, w = np.polynomial.legendre.leggauss(n_nodes)
+    theta = math.pi / 2 + half * x
+    logw = np.log(w) + (m - 2) * np.log(np.sin(theta))
+    w = np.exp(logw - logw.max())
+    w = w / w.sum()
+    nodes = torch.as_tensor(np.cos(theta), dtype=dtype, device=device)
+    return nodes, torch.as_tensor(w, dtype=dtype, device=device)
+
+
+def mf_omega(M: Tensor, q: Tensor, P: Tensor, xi: Tensor | float = 0.0) -> Tensor:
+    r""":math:`\tilde\Omega` with :math:`\tilde Q = MP^{-1}M^\top + D_{\sqrt q}\,\Xi\,
+    D_{\sqrt q}`, all off-diagonal :math:`\Xi_{ij}` equal to ``xi``.
+
+    Every term of the mean-field drift and risk involves at most one off-diagonal
+    :math:`\Xi_{ij}`, so averaging over ``xi`` with :func:`xi_quadrature` gives
+    :math:`\mathbb E_\Xi` exactly (up to quadrature error).
+
+    Parameters
+    ----------
+    M : Tensor, shape (..., p, k)
+    q : Tensor, shape (..., p)
+        :math:`q_i = Q^\perp_{ii} \ge 0`.
+    P : Tensor, shape (..., k, k)
+    xi : Tensor of shape (N,) or float
+        Off-diagonal value(s); a tensor adds an axis before the matrix axes.
+
+    Returns
+    -------
+    Tensor, shape (..., [N,] p + k, p + k)
+    """
+    p = M.shape[-2]
+    MPinv = torch.linalg.solve(P, M.mT).mT  # M P^{-1}
+    Qpar = MPinv @ M.mT
+    s = q.clamp_min(0).sqrt()
+    eye = torch.eye(p, dtype=M.dtype, device=M.device)
+    if isinstance(xi, Tensor):
+        Xi = xi.view(-1, 1, 1) * (1 - eye) + eye  # (N, p, p)
+        Qt = Qpar.unsqueeze(-3) + s[..., None, :, None] * Xi * s[..., None, None, :]
+        Mx = M.unsqueeze(-3).expand(*Qt.shape[:-2], *M.shape[-2:])
+        Px = P.unsqueeze(-3).expand(*Qt.shape[:-2], *P.shape[-2:])
+        return omega(Qt, Mx, Px)
+    Qt = Qpar + s[..., :, None] * (xi * (1 - eye) + eye) * s[..., None, :]
+    return omega(Qt, M, P)
+
+
+def _check_mf(M, q, P, fn):
+    check_tensor(M, "M", fn)
+    check_tensor(q, "q", fn)
+    check_tensor(P, "P", fn)
+    if M.ndim < 2 or q.shape[-1:] != M.shape[-2:-1]:
+        fail("q", fn, f"a tensor of shape (..., p) with p = {M.shape[-2]} (rows of M)", q)
+    if P.shape[-2:] != (M.shape[-1], M.shape[-1]):
+        fail("P", fn, "a tensor of shape (..., k, k) with k the columns of M", P)
+    if q.dtype != M.dtype or P.dtype != M.dtype:
+        fail("q", fn, "of the same dtype as M", q, exc=TypeError)
+
+
+def _square_mf(M, q, P, d):
+    """Closed-form square-activation mean-field drift and excess risk, O(p k^2).
+
+    Qbar = M P^{-1} M^T + diag(q); corrections for E_Xi at finite d (arXiv 2302.05882, App.).
+    """
+    p, k = M.shape[-2], M.shape[-1]
+    MPinv = torch.linalg.solve(P, M.mT).mT  # (..., p, k)
+    Apar = (MPinv * M).sum(-1)  # diag of M P^{-1} M^T, (..., p)
+    trP = torch.diagonal(P, dim1=-2, dim2=-1).sum(-1)
+    trQ = Apar.sum(-1) + q.sum(-1)
+    trS = trP / k - trQ / p  # (...)
+    G = M.mT @ M  # (..., k, k)
+    QM = MPinv @ G + q.unsqueeze(-1) * M
+    dM = 2 * trS[..., None, None] * M + 4 * (M @ P / k - QM / p)
+    Qii = Apar + q
+    dq = 4 * trS[..., None] * q - (8 / p) * Qii * q
+    PinvG = torch.linalg.solve(P, G)
+    trQ2 = (PinvG * PinvG.mT).sum(dim=(-2, -1)) + 2 * (q * Apar).sum(-1) + (q * q).sum(-1)
+    trP2 = (P * P.mT).sum(dim=(-2, -1))
+    trMM = (M * M).sum(dim=(-2, -1))
+    risk = ((trP**2 + 2 * trP2) / (2 * k * k) - (trP * trQ + 2 * trMM) / (p * k)
+            + (trQ**2 + 2 * trQ2) / (2 * p * p))
+    if d is not None:
+        off = q.sum(-1, keepdim=True) - q  # sum_{j != i} q_j
+        dq = dq - (8 / p) * q * off / (d - k)
+        risk = risk + (q * off).sum(-1) / (p * p * (d - k))
+    return dM, dq, risk
+
+
+def _mf_drift(M, q, P, activation, d, generic=False):
+    """(dM, dq) averaged over the xi quadrature. Shapes (..., p, k), (..., p)."""
+    if activation == "square" and not generic:
+        dM, dq, _ = _square_mf(M, q, P, d)
+        return dM, dq
+    p, k = M.shape[-2], M.shape[-1]
+    n = p + k
+    nodes, weights = xi_quadrature(d, k, dtype=M.dtype, device=M.device)
+    MPinv = torch.linalg.solve(P, M.mT).mT  # (..., p, k)
+    L = torch.cat([torch.eye(p, dtype=M.dtype, device=M.device).expand(*M.shape[:-2], p, p),
+                   -MPinv], dim=-1)  # (..., p, n): lambda_perp = L z
+    c = coefficients(p, k, M)
+    dM = torch.zeros_like(M)
+    dq = torch.zeros_like(q)
+    # loop over nodes (bounded memory), each a full Omega-tilde
+    for x, w in zip(nodes, weights):
+        Om = mf_omega(M, q, P, float(x))
+        if activation == "square":
+            E1, _, _ = _square_moments(Om, c, False)
+            dM = dM + w * 2 * E1[..., :p, p:]
+            EL = (E1[..., :p, :] * L).sum(-1)  # (E1 L^T)_ii = E[l_i l_perp_i E_0]
+            dq = dq + w * 4 * EL
+        else:
+            T = torch.cat([torch.eye(n, dtype=M.dtype, device=M.device).expand(
+                *M.shape[:-2], n, n), L], dim=-2)  # (..., n + p, n)
+            Oaug = T @ Om @ T.mT
+            ar = torch.arange(p, device=M.device)
+            bidx = torch.cat([(n + ar).view(p, 1),
+                              torch.arange(p, n, device=M.device).expand(p, k)], dim=1)
+            A = _erf_A(Oaug, bidx, c)  # (..., p, 1 + k)
+            dM = dM + w * A[..., 1:]
+            dq = dq + w * 2 * A[..., 0]
+    return dM, dq
+
+
+def mf_rhs(M: Tensor, q: Tensor, P: Tensor, *, activation: str,
+           d: int | None = None) -> tuple[Tensor, Tensor]:
+    r"""Mean-field reduced ODE: :math:`\dot M = \mathbb E_\Xi\Psi^{(M)}(\tilde\Omega)`,
+    :math:`\dot q_i = \mathbb E_\Xi\Psi^\perp_{ii}(\tilde\Omega)`.
+
+    Here :math:`\Psi^\perp_{ij} = \mathbb E[(\sigma'(\lambda_i)\lambda^\perp_j +
+    \sigma'(\lambda_j)\lambda^\perp_i)\mathcal E]`, :math:`\lambda^\perp = \lambda -
+    MP^{-1}\lambda^*`, and :math:`\tilde\Omega` as in :func:`mf_omega`.
+
+    Parameters
+    ----------
+    M : Tensor, shape (..., p, k)
+    q : Tensor, shape (..., p)
+        Orthogonal norms :math:`q_i = (Q - MP^{-1}M^\top)_{ii}`.
+    P : Tensor, shape (..., k, k)
+        Invertible.
+    activation : {"erf", "square"}, keyword-only
+    d : int or None, keyword-only, default None
+        ``None``: the high-dimensional simplification :math:`\Xi = I` (Lemma/Thm 3).
+        An int: the exact average over :math:`\Xi` in dimension ``d`` (needs ``d >= k + 2``).
+
+    Returns
+    -------
+    dM : Tensor, shape (..., p, k)
+    dq : Tensor, shape (..., p)
+
+    Notes
+    -----
+    arXiv 2302.05882, Sec. 5 (mean-field limit, Thm 2) and the high-d simplification (Thm 3).
+    For the square activation this equals the closed form
+    :math:`\mathbb E_\Xi\Psi^\perp_{ii} = \Psi^\perp_{ii}(\bar\Omega) - \frac8p\sum_{j\ne i}
+    \frac{q_iq_j}{d-k}` (tested). No :math:`\gamma/p` term: the regime is
+    :math:`\gamma/p \to 0`. Used in chapter 04.
+
+    Examples
+    --------
+    >>> import torch
+    >>> M = torch.zeros(3, 1, dtype=torch.float64); q = torch.ones(3, dtype=torch.float64)
+    >>> dM, dq = mf_rhs(M, q, torch.eye(1, dtype=torch.float64), activation="square", d=5)
+    >>> dq  # 4 (1 - 3/3) - 8/3 - (8/3) * 2/4
+    tensor([-4., -4., -4.], dtype=torch.float64)
+    """
+    fn = "mfteach.sgd_odes.mf_rhs"
+    activation = _check_activation(activation, fn)
+    _check_mf(M, q, P, fn)
+    if d is not None:
+        d = check_int(d, "d", fn, min=M.shape[-1] + 2)
+    return _mf_drift(M, q, P, activation, d)
+
+
+def mf_risk(M: Tensor, q: Tensor, P: Tensor, *, activation: str, d: int | None = None,
+            delta: float = 0.0) -> Tensor:
+    r"""Population risk of the mean-field description, :math:`\mathbb E_\Xi R(\tilde\Omega)`.
+
+    Parameters
+    ----------
+    M, q, P, activation, d
+        As in :func:`mf_rhs`.
+    delta : float, keyword-only, default 0
+
+    Returns
+    -------
+    Tensor, shape (...)
+
+    Notes
+    -----
+    For the square activation :math:`\mathbb E_\Xi R = R(\bar\Omega) + \frac1{p^2}
+    \sum_{i\ne j}\frac{q_iq_j}{d-k}` (arXiv 2302.05882, App. on the low-d mean-field ODE).
+    """
+    fn = "mfteach.sgd_odes.mf_risk"
+    activation = _check_activation(activation, fn)
+    delta = check_float(delta, "delta", fn, min=0.0)
+    _check_mf(M, q, P, fn)
+    p, k = M.shape[-2], M.shape[-1]
+    if d is not None:
+        d = check_int(d, "d", fn, min=k + 2)
+    if activation == "square":
+        return _square_mf(M, q, P, d)[2] + delta / 2
+    nodes, weights = xi_quadrature(d, k, dtype=M.dtype, device=M.device)
+    r = 0.0
+    for x, w in zip(nodes, weights):
+        r = r + w * _risk(mf_omega(M, q, P, float(x)), p, k, activation)
+    return r + delta / 2

@@ -1,0 +1,139 @@
+r"""Monte-Carlo estimates with standard errors, and fitted log-log slopes.
+
+Every width-scaling statement in the book ("the error falls like :math:`n^{-1/2}`") is checked
+by a fitted slope with its standard error, and every Monte-Carlo comparison carries the
+standard error of the mean. These two small tools are shared by the chapters and the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._checks import check_float, check_int, fail
+
+__all__ = ["MCEstimate", "SlopeFit", "mc_estimate", "fit_loglog_slope", "normal_isf",
+           "bonferroni_z"]
+
+
+@dataclass(frozen=True)
+class MCEstimate:
+    """A Monte-Carlo mean with its standard error ``s / sqrt(n)``.
+
+    ``mean`` and ``stderr`` have the shape of one sample; ``n_samples`` is ``n``.
+    """
+
+    mean: torch.Tensor
+    stderr: torch.Tensor
+    n_samples: int
+
+
+@dataclass(frozen=True)
+class SlopeFit:
+    r"""Least-squares fit of :math:`\log y = \text{intercept} + \text{slope}\,\log x`.
+
+    ``stderr`` is the usual OLS standard error of the slope (``nan`` with two points).
+    """
+
+    slope: float
+    stderr: float
+    intercept: float
+    n_points: int
+
+    def __str__(self) -> str:
+        return f"slope {self.slope:+.3f} ± {self.stderr:.3f} ({self.n_points} points)"
+
+
+def mc_estimate(samples: torch.Tensor, dim: int = 0) -> MCEstimate:
+    """Mean and standard error of the mean of ``samples`` along ``dim``.
+
+    Examples
+    --------
+    >>> est = mc_estimate(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64))
+    >>> float(est.mean), round(float(est.stderr), 6)
+    (2.5, 0.645497)
+    """
+    if not isinstance(samples, torch.Tensor):
+        fail("samples", "mfteach.stats.mc_estimate", "a torch.Tensor", samples, exc=TypeError)
+    if samples.ndim == 0:
+        fail("samples", "mfteach.stats.mc_estimate", "a tensor with at least one dimension",
+             samples)
+    n = samples.shape[dim]
+    if n < 2:
+        fail("samples", "mfteach.stats.mc_estimate", "at least 2 samples along `dim`", samples)
+    mean = samples.mean(dim)
+    stderr = samples.std(dim, unbiased=True) / math.sqrt(n)
+    return MCEstimate(mean=mean, stderr=stderr, n_samples=n)
+
+
+def fit_loglog_slope(x, y) -> SlopeFit:
+    r"""Fit a power law :math:`y \propto x^{\text{slope}}` by least squares on log-log axes.
+
+    Parameters
+    ----------
+    x, y : array-like of positive numbers, same length (at least 2)
+
+    Examples
+    --------
+    >>> fit = fit_loglog_slope([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125])
+    >>> round(fit.slope, 12), round(fit.stderr, 12)
+    (-1.0, 0.0)
+    """
+    fn = "mfteach.stats.fit_loglog_slope"
+    xa = np.asarray(torch.as_tensor(x).detach().cpu(), dtype=np.float64).ravel()
+    ya = np.asarray(torch.as_tensor(y).detach().cpu(), dtype=np.float64).ravel()
+    if xa.size < 2:
+        fail("x", fn, "an array of at least 2 points", xa.tolist())
+    if ya.size != xa.size:
+        fail("y", fn, f"an array of the same length as x ({xa.size})", ya.tolist())
+    if not (np.all(np.isfinite(xa)) and np.all(xa > 0)):
+        fail("x", fn, "finite and positive", xa.tolist())
+    if not (np.all(np.isfinite(ya)) and np.all(ya > 0)):
+        fail("y", fn, "finite and positive", ya.tolist())
+    lx, ly = np.log(xa), np.log(ya)
+    A = np.stack([np.ones_like(lx), lx], axis=1)
+    coef, *_ = np.linalg.lstsq(A, ly, rcond=None)
+    n = lx.size
+    if n > 2:
+        resid = ly - A @ coef
+        s2 = float(resid @ resid) / (n - 2)
+        se = math.sqrt(s2 / float(((lx - lx.mean()) ** 2).sum()))
+    else:
+        se = float("nan")
+    return SlopeFit(slope=float(coef[1]), stderr=se, intercept=float(coef[0]), n_points=n)
+
+
+def normal_isf(p: float) -> float:
+    """Upper-tail quantile ``z`` of the standard normal: ``P(Z > z) = p`` (bisection on erfc).
+
+    Examples
+    --------
+    >>> round(normal_isf(0.025), 4)
+    1.96
+    """
+    p = check_float(p, "p", "mfteach.stats.normal_isf", min=0.0, max=0.5, min_open=True)
+    lo, hi = 0.0, 40.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if 0.5 * math.erfc(mid / math.sqrt(2.0)) > p:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def bonferroni_z(m: int = 1, family_rate: float = 1e-6) -> float:
+    """Two-sided z so that ``m`` simultaneous z-tests have false-alarm rate ``family_rate``.
+
+    Examples
+    --------
+    >>> round(bonferroni_z(1), 2), round(bonferroni_z(100), 2)
+    (4.89, 5.73)
+    """
+    m = check_int(m, "m", "mfteach.stats.bonferroni_z", min=1)
+    family_rate = check_float(family_rate, "family_rate", "mfteach.stats.bonferroni_z",
+                              min=0.0, max=1.0, min_open=True, max_open=True)
+    return normal_isf(family_rate / (2 * m))

@@ -1,0 +1,439 @@
+"""Tests of mfteach.sgd_odes: closed forms vs Monte Carlo, ODEs vs SGD, rates, validation.
+
+Theory vs computation (STYLE.md B.8): every Monte-Carlo comparison uses ``assert_mc_close``
+(z s / sqrt(n), Bonferroni z), every rate a fitted log-log slope.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mfteach.sgd_odes import (
+    SOLVERS,
+    init_weights,
+    mf_rhs,
+    mf_risk,
+    ode_rhs,
+    omega,
+    overlaps,
+    plateau_overlaps,
+    plateau_risk,
+    population_risk,
+    psi_samples,
+    psi_terms,
+    simulate_sgd,
+    solve_mf_ode,
+    solve_ode,
+    teacher_cosines,
+    weights_from_overlaps,
+    xi_quadrature,
+)
+from mfteach.stats import fit_loglog_slope
+from mfteach.testing import assert_mc_close, assert_slope_close
+from mfteach.training import DivergenceError
+
+F64 = torch.float64
+
+
+def random_overlaps(p: int, k: int, seed: int, extra: int = 3):
+    """A random positive-definite Omega split into (Q, M, P)."""
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(p + k, p + k + extra, generator=g, dtype=F64)
+    Om = A @ A.T / (p + k + extra)
+    return Om[:p, :p].clone(), Om[:p, p:].clone(), Om[p:, p:].clone()
+
+
+def sample_preactivations(Q, M, P, n, seed):
+    Om = omega(Q, M, P)
+    L = torch.linalg.cholesky(Om)
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, Om.shape[0], generator=g, dtype=F64) @ L.T
+    noise = torch.randn(n, generator=g, dtype=F64)
+    p = Q.shape[0]
+    return z[:, :p], z[:, p:], noise
+
+
+ACT = {"erf": lambda u: torch.erf(u / math.sqrt(2)), "square": lambda u: u * u}
+
+
+# ------------------------------------------------------------------------------------------
+# Closed-form risks
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("p,k", [(1, 1), (3, 2), (8, 4)])
+def test_erf_risk_at_zero_overlap(p, k):
+    I = lambda n: torch.eye(n, dtype=F64)  # noqa: E731
+    r = population_risk(I(p), torch.zeros(p, k, dtype=F64), I(k), activation="erf", delta=0.2)
+    assert abs(float(r) - ((1 / k + 1 / p) / 6 + 0.1)) < 1e-14
+
+
+@pytest.mark.parametrize("activation", ["erf", "square"])
+def test_risk_vs_monte_carlo(activation, seed):
+    Q, M, P = random_overlaps(3, 2, seed)
+    delta = 0.3
+    lam, lam_s, z = sample_preactivations(Q, M, P, 200_000, seed + 1)
+    f, fs = ACT[activation](lam).mean(-1), ACT[activation](lam_s).mean(-1)
+    samples = 0.5 * (f - fs - math.sqrt(delta) * z) ** 2
+    assert_mc_close(samples, population_risk(Q, M, P, activation=activation, delta=delta))
+
+
+def test_square_risk_matches_paper_formula(seed):
+    Q, M, P = random_overlaps(4, 3, seed)
+    p, k = 4, 3
+    tr = torch.trace
+    paper = ((tr(P) ** 2 + 2 * tr(P @ P)) / (2 * k * k) - (tr(P) * tr(Q) + 2 * tr(M @ M.T))
+             / (p * k) + (tr(Q) ** 2 + 2 * tr(Q @ Q)) / (2 * p * p) + 0.05)
+    r = population_risk(Q, M, P, activation="square", delta=0.1)
+    assert abs(float(r - paper)) < 1e-12
+
+
+# ------------------------------------------------------------------------------------------
+# Drift terms: closed forms vs Monte Carlo, square vs the paper's expansion
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("activation", ["erf", "square"])
+def test_psi_vs_monte_carlo(activation, seed):
+    Q, M, P = random_overlaps(3, 2, seed)
+    closed = psi_terms(Q, M, P, activation=activation, delta=0.25)
+    mc = psi_samples(Q, M, P, activation=activation, delta=0.25, n_samples=200_000,
+                     generator=seed)
+    for name in ("M", "GF", "var", "noise"):
+        # 4 fields x up to 9 entries: Bonferroni over 36 comparisons
+        assert_mc_close(getattr(mc, name), getattr(closed, name), family_rate=1e-6 / 4)
+
+
+def test_psi_monte_carlo_detects_wrong_formula(seed):
+    """The MC check has power: a factor-2 slip in Psi^M is caught."""
+    Q, M, P = random_overlaps(3, 2, seed)
+    closed = psi_terms(Q, M, P, activation="erf")
+    mc = psi_samples(Q, M, P, activation="erf", n_samples=200_000, generator=seed)
+    with pytest.raises(AssertionError):
+        assert_mc_close(mc.M, 2 * closed.M)
+
+
+def test_square_drift_matches_paper_expansion(seed):
+    """Psi for x^2 against eq. (squared_ODE) and the authors' Phi_tt, Phi_st, Phi_ss."""
+    p, k, delta = 4, 3, 0.2
+    Q, M, P = random_overlaps(p, k, seed)
+    tr = torch.trace
+    psi = psi_terms(Q, M, P, activation="square", delta=delta)
+    a = tr(P) / k - tr(Q) / p
+    assert torch.allclose(psi.M, 2 * a * M + 4 * (M @ P / k - Q @ M / p), atol=1e-12)
+    assert torch.allclose(psi.GF, 4 * a * Q + 8 * (M @ M.T / k - Q @ Q / p), atol=1e-12)
+    MMt = M @ M.T
+    phi_tt = ((tr(P) ** 2 + 2 * tr(P @ P)) * Q + 4 * tr(P) * MMt + 8 * M @ P @ M.T) / k**2
+    phi_st = -(2 / (p * k)) * ((tr(P) * tr(Q) + 2 * tr(MMt)) * Q + 2 * tr(Q) * MMt
+                               + 2 * tr(P) * Q @ Q + 4 * (MMt @ Q + Q @ MMt))
+    phi_ss = ((tr(Q) ** 2 + 2 * tr(Q @ Q)) * Q + 4 * tr(Q) * Q @ Q + 8 * Q @ Q @ Q) / p**2
+    assert torch.allclose(psi.var, 4 * (phi_tt + phi_st + phi_ss) + 4 * delta * Q, atol=1e-11)
+
+
+def test_ode_rhs_regimes(seed):
+    Q, M, P = random_overlaps(3, 2, seed)
+    psi = psi_terms(Q, M, P, activation="erf", delta=0.1)
+    dQ, dM = ode_rhs(Q, M, P, activation="erf", gamma=0.6, delta=0.1)
+    assert torch.allclose(dQ, psi.GF + 0.2 * psi.var, atol=1e-14)
+    assert torch.allclose(dM, psi.M, atol=1e-14)
+    dQ, _ = ode_rhs(Q, M, P, activation="erf", gamma=0.6, delta=0.1, regime="gf")
+    assert torch.allclose(dQ, psi.GF, atol=1e-14)
+    dQ, _ = ode_rhs(Q, M, P, activation="erf", gamma=0.6, delta=0.1, regime="gf_noise")
+    assert torch.allclose(dQ, psi.GF + 0.2 * psi.noise, atol=1e-14)
+
+
+def test_rhs_is_batched(seed):
+    """Leading axes are independent: a batch equals the stacked single evaluations."""
+    qs = [random_overlaps(3, 2, seed + i) for i in range(3)]
+    Q, M, P = (torch.stack(x) for x in zip(*qs))
+    dQ, dM = ode_rhs(Q, M, P, activation="erf", gamma=0.5, delta=0.1)
+    for i, (q, m, pp) in enumerate(qs):
+        dq, dm = ode_rhs(q, m, pp, activation="erf", gamma=0.5, delta=0.1)
+        assert torch.allclose(dQ[i], dq, atol=1e-14) and torch.allclose(dM[i], dm, atol=1e-14)
+
+
+# ------------------------------------------------------------------------------------------
+# Saad-Solla plateau
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("K", [2, 3, 4])
+def test_plateau_is_fixed_point_with_closed_form_risk(K):
+    o = plateau_overlaps(K)
+    dQ, dM = ode_rhs(o.Q, o.M, o.P, activation="erf", gamma=0.0, regime="gf")
+    assert float(dQ.abs().max()) < 1e-13 and float(dM.abs().max()) < 1e-13
+    r = population_risk(o.Q, o.M, o.P, activation="erf")
+    assert abs(float(r) - plateau_risk(K)) < 1e-14
+    if K == 2:
+        assert abs(plateau_risk(2) - 0.0029027) < 5e-8
+
+
+def test_plateau_perturbation_is_not_fixed():
+    """Control: moving off the symmetric point gives a non-zero drift."""
+    o = plateau_overlaps(2)
+    M = o.M.clone()
+    M[0, 0] += 1e-3
+    dQ, dM = ode_rhs(o.Q, M, o.P, activation="erf", gamma=0.0, regime="gf")
+    assert float(dM.abs().max()) > 1e-5
+
+
+# ------------------------------------------------------------------------------------------
+# Solvers: declared order vs measured order
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["euler", "rk2", "rk4"])
+def test_solver_order(name, seed):
+    Q, M, P = random_overlaps(2, 1, seed)
+    Q, M = 0.3 * Q, 0.3 * M
+    kw = dict(activation="square", regime="gf", times=[0.0, 0.5])
+    ref = solve_ode(Q, M, P, dt=1e-4, **kw).M[-1]
+    dts = [0.1, 0.05, 0.025, 0.0125]
+    errs = [float((solve_ode(Q, M, P, dt=h, solver=name, **kw).M[-1] - ref).abs().max())
+            for h in dts]
+    fit = fit_loglog_slope(dts, errs)
+    assert_slope_close(fit, SOLVERS[name].order, z=4, atol=0.3)
+
+
+# ------------------------------------------------------------------------------------------
+# SGD simulator
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("activation", ["erf", "square"])
+def test_block_equals_naive(activation, seed):
+    W, Ws = init_weights(3, 2, 40, n_runs=3, generator=seed)
+    kw = dict(activation=activation, gamma=0.4, delta=0.1, t_max=1.0, n_save=3,
+              generator=seed + 1, block_size=16)
+    a = simulate_sgd(W, Ws, method="block", **kw)
+    b = simulate_sgd(W, Ws, method="naive", **kw)
+    assert torch.allclose(a.Q, b.Q, atol=1e-12) and torch.allclose(a.M, b.M, atol=1e-12)
+
+
+def test_simulator_one_step_matches_autograd(seed):
+    """One step of simulate_sgd is SGD on 0.5 (f - y)^2 with step gamma (autograd oracle)."""
+    p, k, d, gamma = 3, 2, 7, 0.7
+    W, Ws = init_weights(p, k, d, generator=seed)
+    tr = simulate_sgd(W, Ws, activation="erf", gamma=gamma, times=[0.0, gamma / (p * d)],
+                      generator=seed + 1)
+    g = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(1, 1, d, generator=g, dtype=F64)[0, 0] / math.sqrt(d)
+    w = W[0].clone().requires_grad_(True)
+    y = torch.erf(Ws[0] @ x / math.sqrt(2)).mean()
+    loss = 0.5 * (torch.erf(w @ x / math.sqrt(2)).mean() - y) ** 2
+    loss.backward()
+    W1 = W[0] - gamma * w.grad
+    assert torch.allclose(tr.M[0, -1], W1 @ Ws[0].T / d, atol=1e-13)
+
+
+def test_ode_vs_sgd_within_sqrt_gamma_over_pd(seed):
+    """Thm 1: overlaps within C sqrt(gamma/(pd)) of the ODE; the mean over runs is unbiased."""
+    p, k, d, gamma, n_runs = 3, 2, 300, 0.5, 24
+    W, Ws = init_weights(p, k, d, n_runs=n_runs, generator=seed)
+    o = overlaps(W, Ws)
+    sgd = simulate_sgd(W, Ws, activation="erf", gamma=gamma, delta=0.01, t_max=3.0,
+                       n_save=4, generator=seed + 1)
+    ode = solve_ode(o.Q, o.M, o.P, activation="erf", gamma=gamma, delta=0.01, t_max=3.0,
+                    n_save=4, dt=0.05)
+    eps = math.sqrt(gamma / (p * d))
+    diff = sgd.risk - ode.risk  # (runs, T)
+    # mean over runs: zero up to MC error and an O(gamma/(pd)) = O(eps^2) bias
+    assert_mc_close(diff[:, 1:], torch.zeros(3, dtype=F64), atol_bias=eps**2)
+    # single runs: |Omega_sgd - Omega_ode|_inf = O(eps) (constant measured < 1 here; 3x slack)
+    dev = (sgd.Q - ode.Q).abs().amax(dim=(-1, -2, -3))
+    assert float(dev.max()) < 3 * eps
+
+
+def test_sgd_error_scales_like_sqrt_gamma_over_pd(seed):
+    """The RMS distance SGD-ODE falls like sqrt(gamma/(pd)): fitted slope 1 (in eps)."""
+    p, k, gamma, n_runs = 2, 1, 1.0, 24
+    ds = [25, 50, 100, 200, 400]
+    eps, rms = [], []
+    for i, d in enumerate(ds):
+        W, Ws = init_weights(p, k, d, n_runs=n_runs, generator=seed + i)
+        o = overlaps(W, Ws)
+        sgd = simulate_sgd(W, Ws, activation="erf", gamma=gamma, t_max=2.0, n_save=3,
+                           generator=seed + 100 + i)
+        ode = solve_ode(o.Q, o.M, o.P, activation="erf", gamma=gamma, t_max=2.0, n_save=3,
+                        dt=0.05)
+        err = (sgd.M - ode.M).abs().amax(dim=(-1, -2, -3))
+        eps.append(math.sqrt(gamma / (p * d)))
+        rms.append(float(err.pow(2).mean().sqrt()))
+    fit = fit_loglog_slope(eps, rms)
+    assert_slope_close(fit, 1.0, z=4, atol=0.15)
+
+
+def test_dimension_independence(seed):
+    """Same initial overlaps in d = 10 and d = 500: the GF-ODE trajectory is the same."""
+    Q, M, P = random_overlaps(3, 2, seed)
+    trajs = []
+    for i, d in enumerate([10, 500]):
+        W, Ws = weights_from_overlaps(Q, M, P, d, generator=seed + i)
+        o = overlaps(W, Ws)
+        trajs.append(solve_ode(o.Q, o.M, o.P, activation="erf", regime="gf", t_max=5.0,
+                               n_save=6, dt=0.05))
+    assert torch.allclose(trajs[0].Q, trajs[1].Q, atol=1e-12, rtol=0)
+    assert torch.allclose(trajs[0].risk, trajs[1].risk, atol=1e-13, rtol=0)
+
+
+def test_weights_from_overlaps_exact(seed):
+    Q, M, P = random_overlaps(3, 2, seed)
+    W, Ws = weights_from_overlaps(Q, M, P, 9, generator=seed)
+    o = overlaps(W, Ws)
+    for a, b in ((o.Q, Q), (o.M, M), (o.P, P)):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_teacher_cosines_bounded(seed):
+    W, Ws = init_weights(4, 2, 30, generator=seed)
+    c = teacher_cosines(*overlaps(W, Ws).__dict__.values())
+    assert c.shape == (1, 4, 2) and float(c.abs().max()) <= 1 + 1e-12
+
+
+def test_square_large_gamma_diverges(seed):
+    W, Ws = init_weights(2, 1, 20, generator=seed)
+    with pytest.raises(DivergenceError, match="gamma"):
+        simulate_sgd(W, Ws, activation="square", gamma=200.0, t_max=20.0, n_save=3,
+                     generator=seed)
+    o = overlaps(W, Ws)
+    with pytest.raises(DivergenceError):
+        solve_ode(o.Q, o.M, o.P, activation="square", gamma=200.0, t_max=20.0, dt=0.05)
+
+
+# ------------------------------------------------------------------------------------------
+# Mean-field reduction
+# ------------------------------------------------------------------------------------------
+
+def test_xi_quadrature_moments():
+    for d, k in [(3, 1), (5, 2), (12, 2), (400, 3)]:
+        x, w = xi_quadrature(d, k)
+        m = d - k
+        assert abs(float(w.sum()) - 1) < 1e-14
+        assert abs(float((w * x**2).sum()) - 1 / m) < 1e-10
+        assert abs(float((w * x**4).sum()) - 3 / (m * (m + 2))) < 1e-10
+
+
+def test_square_mf_closed_form_equals_quadrature(seed):
+    """Paper's closed-form E_Xi correction (x^2) = generic average over the xi quadrature."""
+    from mfteach.sgd_odes._rhs import _mf_drift
+
+    g = torch.Generator().manual_seed(seed)
+    M = 0.3 * torch.randn(6, 2, generator=g, dtype=F64)
+    q = torch.rand(6, generator=g, dtype=F64) + 0.5
+    P = torch.eye(2, dtype=F64) + 0.1
+    for d in (None, 5, 9):
+        a = _mf_drift(M, q, P, "square", d)
+        b = _mf_drift(M, q, P, "square", d, generic=True)
+        assert torch.allclose(a[0], b[0], atol=1e-11) and torch.allclose(a[1], b[1], atol=1e-11)
+
+
+def test_erf_mf_highd_consistent_with_full_ode(seed):
+    """With Xi = I the MF drift is the full GF drift projected on (M, diag Q_perp)."""
+    g = torch.Generator().manual_seed(seed)
+    p, k = 4, 2
+    M = 0.4 * torch.randn(p, k, generator=g, dtype=F64)
+    q = torch.rand(p, generator=g, dtype=F64) + 0.3
+    P = torch.eye(k, dtype=F64)
+    dM, dq = mf_rhs(M, q, P, activation="erf")
+    Q = M @ M.T + torch.diag(q)
+    dQf, dMf = ode_rhs(Q, M, P, activation="erf", gamma=0.0, regime="gf")
+    dQperp = dQf - dMf @ M.T - M @ dMf.T
+    assert torch.allclose(dM, dMf, atol=1e-13)
+    assert torch.allclose(dq, torch.diagonal(dQperp), atol=1e-13)
+
+
+def test_erf_mf_xi_average_vs_monte_carlo(seed):
+    """E_Xi by quadrature vs sampling g_i uniform on S^{d-k-1} and averaging the full drift."""
+    p, k, d, n = 3, 1, 6, 20_000
+    g = torch.Generator().manual_seed(seed)
+    M = 0.5 * torch.randn(p, k, generator=g, dtype=F64)
+    q = torch.rand(p, generator=g, dtype=F64) + 0.5
+    P = torch.eye(k, dtype=F64)
+    dM, dq = mf_rhs(M, q, P, activation="erf", d=d)
+    G = torch.randn(n, p, d - k, generator=g, dtype=F64)
+    G = G / G.norm(dim=-1, keepdim=True)
+    Xi = G @ G.mT
+    sq = q.sqrt()
+    Qt = M @ M.T + sq[:, None] * Xi * sq[None, :]
+    dQs, dMs = ode_rhs(Qt, M.expand(n, p, k), P.expand(n, k, k), activation="erf", gamma=0.0,
+                       regime="gf")
+    dqs = torch.diagonal(dQs - dMs @ M.T - M @ dMs.mT, dim1=-2, dim2=-1)
+    assert_mc_close(torch.cat([dMs.reshape(n, -1), dqs], 1), torch.cat([dM.reshape(-1), dq]))
+    r = mf_risk(M, q, P, activation="erf", d=d)
+    assert_mc_close(population_risk(Qt, M.expand(n, p, k), P.expand(n, k, k),
+                                    activation="erf"), r)
+
+
+def test_mean_field_ode_vs_sgd_large_p(seed):
+    """x^2, k = 1, d = 5, p = 400: the E_Xi-corrected MF ODE tracks SGD; Xi = I does not."""
+    p, k, d, gamma, n_runs = 400, 1, 5, 1.0, 6
+    W, Ws = init_weights(p, k, d, n_runs=n_runs, generator=seed)
+    o = overlaps(W, Ws)
+    sgd = simulate_sgd(W, Ws, activation="square", gamma=gamma, t_max=0.6, n_save=4,
+                       generator=seed + 1)
+    q0 = torch.diagonal(o.Q - o.M @ torch.linalg.solve(o.P, o.M.mT), dim1=-2, dim2=-1)
+    kw = dict(activation="square", t_max=0.6, n_save=4, dt=0.02)
+    good = solve_mf_ode(o.M, q0, o.P, d=d, **kw)
+    bad = solve_mf_ode(o.M, q0, o.P, d=None, **kw)
+    # Thm 2: the MF error is O(p^-1/2) per run; its deterministic part O(1/p)
+    assert_mc_close(sgd.risk - good.risk, torch.zeros(4, dtype=F64), atol_bias=1 / p)
+    with pytest.raises(AssertionError):
+        assert_mc_close(sgd.risk - bad.risk, torch.zeros(4, dtype=F64), atol_bias=1 / p)
+
+
+# ------------------------------------------------------------------------------------------
+# Validation and devices
+# ------------------------------------------------------------------------------------------
+
+def test_validation_errors():
+    I = torch.eye(2, dtype=F64)
+    M = torch.zeros(2, 1, dtype=F64)
+    P = torch.eye(1, dtype=F64)
+    with pytest.raises(ValueError, match="'activation' parameter"):
+        population_risk(I, M, P, activation="relu")
+    with pytest.raises(ValueError, match="'gamma' parameter"):
+        ode_rhs(I, M, P, activation="erf", gamma=-1.0)
+    with pytest.raises(ValueError, match="'regime' parameter"):
+        ode_rhs(I, M, P, activation="erf", gamma=1.0, regime="lazy")
+    with pytest.raises(ValueError, match="'M' parameter"):
+        population_risk(I, torch.zeros(3, 1, dtype=F64), P, activation="erf")
+    with pytest.raises(ValueError, match="'solver' parameter"):
+        solve_ode(I, M, P, activation="erf", t_max=1.0, solver="rk45")
+    with pytest.raises(ValueError, match="'dt' parameter"):
+        solve_ode(I, M, P, activation="erf", t_max=1.0, dt=0.0)
+    with pytest.raises(TypeError, match="'t_max' parameter"):
+        solve_ode(I, M, P, activation="erf")
+    with pytest.raises(ValueError, match="'times' parameter"):
+        solve_ode(I, M, P, activation="erf", times=[0.0, 2.0, 1.0])
+    with pytest.raises(ValueError, match="'d' parameter"):
+        mf_rhs(M, torch.ones(2, dtype=F64), P, activation="erf", d=2)
+    W, Ws = init_weights(2, 1, 5, generator=0)
+    with pytest.raises(ValueError, match="'gamma' parameter"):
+        simulate_sgd(W, Ws, activation="erf", gamma=0.0, t_max=1.0, generator=0)
+    with pytest.raises(TypeError, match="'generator' parameter"):
+        simulate_sgd(W, Ws, activation="erf", gamma=1.0, t_max=1.0, generator=None)
+    with pytest.raises(ValueError, match="'times' parameter"):
+        simulate_sgd(W, Ws, activation="erf", gamma=1.0, times=[0.5, 1.0], generator=0)
+    with pytest.raises(ValueError, match="'W_star' parameter"):
+        simulate_sgd(W, Ws[..., :3], activation="erf", gamma=1.0, t_max=1.0, generator=0)
+    with pytest.raises(ValueError, match="'k' parameter"):
+        init_weights(2, 5, 3, generator=0)
+    with pytest.raises(ValueError, match="'d' parameter"):
+        weights_from_overlaps(I, M, P, 2, generator=0)
+
+
+@pytest.mark.gpu
+def test_cuda_simulation_matches_cpu_statistics(seed):
+    """CUDA runs (float32) agree with the ODE like CPU runs do; CUDA block == CUDA naive."""
+    p, k, d, gamma = 4, 2, 500, 1.0
+    W, Ws = init_weights(p, k, d, n_runs=64, generator=seed, device="cuda",
+                         dtype=torch.float32)
+    kw = dict(activation="erf", gamma=gamma, t_max=2.0, n_save=3, generator=seed)
+    a = simulate_sgd(W, Ws, **kw)
+    b = simulate_sgd(W, Ws, method="naive", **kw)
+    assert a.Q.device.type == "cuda"
+    assert torch.allclose(a.Q, b.Q, atol=1e-4)
+    o = overlaps(W.double().cpu(), Ws.double().cpu())
+    ode = solve_ode(o.Q, o.M, o.P, activation="erf", gamma=gamma, t_max=2.0, n_save=3,
+                    dt=0.05)
+    eps = math.sqrt(gamma / (p * d))
+    assert_mc_close((a.risk.double().cpu() - ode.risk)[:, 1:], torch.zeros(2, dtype=F64),
+                    atol_bias=eps**2 + 1e-5)

@@ -1,0 +1,80 @@
+"""Standard errors, fitted slopes and the Monte-Carlo assertion: checked against closed forms."""
+
+import math
+
+import pytest
+import torch
+
+from mfteach.stats import bonferroni_z, fit_loglog_slope, mc_estimate, normal_isf
+from mfteach.testing import assert_mc_close, assert_slope_close, check_exercise
+
+
+def test_normal_isf_matches_known_quantiles():
+    # Known values of the standard normal upper quantile.
+    assert normal_isf(0.5 * math.erfc(3 / math.sqrt(2))) == pytest.approx(3.0, abs=1e-9)
+    assert normal_isf(0.05) == pytest.approx(1.6448536269514722, abs=1e-9)
+
+
+def test_bonferroni_z_values_from_style_guide():
+    # STYLE.md B.8: z = 4.9 (m = 1), 5.7 (m = 100), 6.5 (m = 1e4) at family rate 1e-6.
+    assert bonferroni_z(1) == pytest.approx(4.89, abs=0.01)
+    assert bonferroni_z(100) == pytest.approx(5.73, abs=0.01)
+    assert bonferroni_z(10_000) == pytest.approx(6.46, abs=0.01)
+
+
+def test_mc_estimate_stderr_is_s_over_sqrt_n():
+    x = torch.arange(10, dtype=torch.float64)
+    est = mc_estimate(x)
+    assert float(est.mean) == 4.5
+    assert float(est.stderr) == pytest.approx(float(x.std()) / math.sqrt(10), rel=1e-14)
+
+
+def test_fit_recovers_exact_power_law_and_noisy_slope(generator):
+    x = torch.tensor([16.0, 32, 64, 128, 256, 512], dtype=torch.float64)
+    exact = fit_loglog_slope(x, 3.0 * x ** -0.5)
+    assert exact.slope == pytest.approx(-0.5, abs=1e-12)
+    assert exact.intercept == pytest.approx(math.log(3.0), abs=1e-12)
+    # Noisy: log y = -0.5 log x + eps, eps ~ N(0, s^2): the OLS stderr is the slope's sd.
+    s = 0.05
+    slopes = []
+    for _ in range(400):
+        eps = s * torch.randn(x.shape, generator=generator, dtype=torch.float64)
+        slopes.append(fit_loglog_slope(x, x ** -0.5 * torch.exp(eps)).slope)
+    slopes = torch.tensor(slopes)
+    lx = torch.log(x)
+    sd_theory = s / math.sqrt(float(((lx - lx.mean()) ** 2).sum()))
+    assert_mc_close(slopes, -0.5)
+    # Sample sd of 400 normals: relative sd about 1/sqrt(2*399); allow 5 of those.
+    assert float(slopes.std()) == pytest.approx(sd_theory, rel=5 / math.sqrt(798))
+
+
+def test_assert_mc_close_fails_on_a_biased_mean(generator):
+    x = torch.randn(10_000, generator=generator, dtype=torch.float64)
+    assert_mc_close(x, 0.0)
+    with pytest.raises(AssertionError, match="Monte-Carlo mean"):
+        assert_mc_close(x + 0.1, 0.0)   # 10 standard errors off
+
+
+def test_assert_slope_close():
+    fit = fit_loglog_slope([1, 2, 4, 8], [1.0, 0.7, 0.5, 0.36])
+    assert_slope_close(fit, fit.slope)
+    with pytest.raises(AssertionError, match="fitted slope"):
+        assert_slope_close(fit, fit.slope + 1.0)
+
+
+@pytest.mark.parametrize("x, y, match", [([1], [1], "'x' parameter"),
+                                         ([1, 2], [1, -1], "'y' parameter"),
+                                         ([0, 2], [1, 1], "'x' parameter")])
+def test_fit_validation(x, y, match):
+    with pytest.raises(ValueError, match=match):
+        fit_loglog_slope(x, y)
+
+
+def test_check_exercise_reports_stub_and_mismatch():
+    def stub(x):
+        raise NotImplementedError("Exercise: square x")
+
+    assert "Not yet implemented" in check_exercise(stub, lambda x: x * x, [(2.0,)])
+    assert "match" in check_exercise(lambda x: x * x, lambda x: x * x, [(2.0,), (3.0,)])
+    with pytest.raises(AssertionError, match="case 0"):
+        check_exercise(lambda x: x + x, lambda x: x * x, [(3.0,)])
