@@ -10,16 +10,16 @@ otherwise:
 * :func:`dual` and :func:`dual_prime`: :math:`\mathbb{E}[\phi(u)\phi(v)]` and
   :math:`\mathbb{E}[\phi'(u)\phi'(v)]` for a Gaussian pair (the NNGP and NTK recursions).
 
-=============  ==============================  ==============================================
-name           :math:`\phi(u)`                 :math:`\phi'(u)`
-=============  ==============================  ==============================================
-``relu``       :math:`\max(u, 0)`              :math:`\mathbf 1\{u > 0\}`
-``erf``        :math:`\operatorname{erf}(u)`   :math:`\frac{2}{\sqrt\pi} e^{-u^2}`
-``tanh``       :math:`\tanh u`                 :math:`1 - \tanh^2 u`
-``erf_sqrt2``  :math:`\operatorname{erf}(u/\sqrt2)`  :math:`\sqrt{2/\pi}\, e^{-u^2/2}`
-``square``     :math:`u^2`                     :math:`2u`
-``linear``     :math:`u`                       :math:`1`
-=============  ==============================  ==============================================
+=============  ======================================  ======================================
+name           :math:`\phi(u)`                         :math:`\phi'(u)`
+=============  ======================================  ======================================
+``relu``       :math:`\max(u, 0)`                      :math:`\mathbf 1\{u > 0\}`
+``erf``        :math:`\operatorname{erf}(u)`           :math:`\frac{2}{\sqrt\pi} e^{-u^2}`
+``tanh``       :math:`\tanh u`                         :math:`1 - \tanh^2 u`
+``erf_sqrt2``  :math:`\operatorname{erf}(u/\sqrt2)`    :math:`\sqrt{2/\pi}\, e^{-u^2/2}`
+``square``     :math:`u^2`                             :math:`2u`
+``linear``     :math:`u`                               :math:`1`
+=============  ======================================  ======================================
 
 ``erf_sqrt2`` is the :math:`g` of the SGD-ODE chapter (:math:`g(z) = 2\Phi(z) - 1`, uniform
 on :math:`(-1, 1)` for :math:`z \sim N(0, 1)`); ``erf`` is the plain erf of the kernel

@@ -128,7 +128,7 @@ def loglog_with_fit(x, y, *, xlabel: str, ylabel: str, yerr=None, fit: SlopeFit 
     yerr : array, shape (k,), optional
         Standard errors of ``y``; the lower bar is clipped to stay positive on the log axis.
     fit : SlopeFit, optional
-        A fit computed elsewhere; by default :func:`mfteach.stats.fit_loglog_slope(x, y)`.
+        A fit computed elsewhere; by default ``mfteach.stats.fit_loglog_slope(x, y)``.
     reference_slopes : sequence of float
         Predicted exponents to draw (default :math:`-1/2`, the CLT rate).
     label : str, optional

@@ -150,7 +150,7 @@ def max_stable_lr(model: TwoLayer, X: Tensor) -> Tensor:
     Gradient descent on :math:`L = \frac1{2n}|f - y|^2` linearised around the current
     parameters moves the residual by :math:`r \leftarrow (I - \eta\,\text{lr\_scale}\,K/n)\,r`,
     with :math:`K` the tangent kernel of the trainable parameters (those with
-    ``requires_grad``) on the training inputs (:meth:`TwoLayer.ntk_matrix`).
+    ``requires_grad``) on the training inputs (:meth:`~mfteach.models.TwoLayer.ntk_matrix`).
     It is stable when :math:`\eta < 2n / (\text{lr\_scale}\,\lambda_{\max}(K))`.
 
     Parameters

@@ -188,9 +188,15 @@ def test_several_blocks_and_workers_match_naive(activation, generator, monkeypat
     x = _inputs(300, 4, generator)
     K, T = nngp_and_ntk(x, activation=activation, depth=2, bias_var=0.1)
     K0, T0 = _naive(x, x, activation, 2, 1.0, 0.1)
-    torch.testing.assert_close(K, K0, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(T, T0, rtol=1e-12, atol=1e-12)
-    assert torch.equal(K, K.T) and torch.equal(T, T.T)
+    # Off the diagonal: agreement to rounding. On it the naive route feeds K_ii (a matmul)
+    # against q_i (a sum of squares): they differ by rounding, and the angle
+    # theta ~ sqrt(eps) ~ 1e-8 enters the step kernel (pi - theta)/(2 pi) linearly; the
+    # fused route uses theta = 0 there exactly.
+    off = ~torch.eye(300, dtype=torch.bool)
+    for M, M0 in ((K, K0), (T, T0)):
+        torch.testing.assert_close(M[off], M0[off], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(M.diagonal(), M0.diagonal(), rtol=1e-7, atol=0)
+        assert torch.equal(M, M.T)
 
 
 def test_zero_input_and_empty_batch(generator):

@@ -184,11 +184,18 @@ def test_figures_have_finite_data(sweeps):
 
 
 def test_chapter_sized_sweep_is_fast_on_cpu():
-    # The chapter runs two sweeps of this size; the whole chapter must stay under 120 s.
-    start = time.process_time()
-    lvm.width_sweep([64, 128, 256, 512, 1024, 2048], "mf", n_networks=16, generator=0)
-    cpu = time.process_time() - start
-    assert cpu < 30.0, f"chapter sweep took {cpu:.1f} s of CPU time"
+    # The chapter runs two sweeps of this size (about 3 s each on one core); the whole chapter
+    # must stay under 120 s. Timed on one thread: on a shared machine, idle intra-op threads
+    # spin and inflate CPU time without saying anything about the algorithm's cost.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start = time.process_time()
+        lvm.width_sweep([64, 128, 256, 512, 1024, 2048], "mf", n_networks=16, generator=0)
+        cpu = time.process_time() - start
+    finally:
+        torch.set_num_threads(threads)
+    assert cpu < 20.0, f"chapter sweep took {cpu:.1f} s of CPU time"
 
 
 # Validation ------------------------------------------------------------------------------

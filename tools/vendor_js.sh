@@ -11,17 +11,25 @@ HTML_MANAGER=@jupyter-widgets/html-manager@1.0.6   # AMD build; matches myst-nb'
 REQUIREJS=requirejs@2.3.8
 MATHJAX=mathjax@3.2.2
 PACKAGES="$HTML_MANAGER $REQUIREJS $MATHJAX"
-VERSIONS="$PACKAGES +mathjax2-shim-1"   # bump the shim tag when write_shim changes
+VERSIONS="$PACKAGES +widgets-shim-2"   # bump the shim tag when write_shim changes
 
-# html-manager 1.0.6 typesets widget labels with the MathJax 2 call `MathJax.Hub.Queue`, but the
-# book ships MathJax 3, so every widget label threw "Cannot read properties of undefined (reading
-# 'Queue')". This shim (loaded after the MathJax config, before MathJax itself) maps the call to
-# MathJax 3: a no-op until MathJax is ready (its first pass typesets the whole page), then
-# `typesetPromise` on the label.
+# widgets-shim.js, loaded on widget pages after the MathJax config and before require.js:
+# 1. html-manager 1.0.6 typesets widget labels with the MathJax 2 call `MathJax.Hub.Queue`, but
+#    the book ships MathJax 3, so each label threw "Cannot read properties of undefined (reading
+#    'Queue')". The shim maps the call to MathJax 3 (a no-op until MathJax is ready: its first
+#    pass typesets the whole page; then `typesetPromise` on the label).
+# 2. html-manager finds its icon fonts (Font Awesome) next to its AMD module URL, which require.js
+#    resolves against the *page* ("book/@jupyter-widgets/...": 404s, blank icons on Play and
+#    Button widgets). A require.js config set before require.js loads points "@jupyter-widgets"
+#    at DEST/jupyter-widgets/, where the fonts are copied.
 write_shim() {
   cat >"$1" <<'JS'
-/* mfteach: MathJax 2 `Hub.Queue` -> MathJax 3 for @jupyter-widgets/html-manager (tools/vendor_js.sh) */
+/* mfteach widget-page shim, written by tools/vendor_js.sh: see the comments there. */
 (function () {
+  var here = document.currentScript && document.currentScript.src;
+  if (here && typeof window.require === "undefined") {
+    window.require = { paths: { "@jupyter-widgets": here.replace(/[^/]*$/, "") + "jupyter-widgets" } };
+  }
   var cfg = (window.MathJax = window.MathJax || {});
   cfg.Hub = { Queue: function () {} };
   cfg.startup = cfg.startup || {};
@@ -44,7 +52,7 @@ JS
 
 die() { echo "vendor_js.sh: ERROR: $*" >&2; exit 1; }
 
-required=(require.js embed-amd.js mathjax2-shim.js mathjax/tex-mml-chtml.js
+required=(require.js embed-amd.js widgets-shim.js jupyter-widgets/html-manager/dist mathjax/tex-mml-chtml.js
           mathjax/output/chtml/fonts/woff-v2 mathjax/input/tex/extensions)
 complete() {
   [ -f "$DEST/VERSIONS" ] && [ "$(cat "$DEST/VERSIONS")" = "$VERSIONS" ] || return 1
@@ -80,7 +88,11 @@ cp "$rq" "$hm" "$tmpdest/"
 cp "$mj/tex-mml-chtml.js" "$tmpdest/mathjax/"
 cp -r "$mj/output/chtml/fonts/woff-v2" "$tmpdest/mathjax/output/chtml/fonts/"
 cp -r "$mj/input/tex/extensions" "$tmpdest/mathjax/input/tex/"
-write_shim "$tmpdest/mathjax2-shim.js"
+write_shim "$tmpdest/widgets-shim.js"
+fonts="$tmpdest/jupyter-widgets/html-manager/dist"
+mkdir -p "$fonts"
+cp "$(dirname "$hm")"/*.woff2 "$(dirname "$hm")"/*.woff "$(dirname "$hm")"/*.ttf "$fonts/" \
+  || die "html-manager's font files are missing from its npm package"
 printf '%s' "$VERSIONS" >"$tmpdest/VERSIONS"
 rm -rf "$DEST"
 mv "$tmpdest" "$DEST"

@@ -48,6 +48,12 @@ from ._ntk import ntk_variance_coefficient as ntk_variance_coefficient
 from ._ntk import sphere_data as sphere_data
 from ._ntk import trained_ensemble as trained_ensemble
 
+# Figures
+from ._plots import plot_cumulant_scaling as plot_cumulant_scaling
+from ._plots import plot_ensemble_vs_gp as plot_ensemble_vs_gp
+from ._plots import plot_ntk_drift as plot_ntk_drift
+from ._plots import plot_output_law as plot_output_law
+
 # Sampling random networks
 from ._sampling import READOUTS as READOUTS
 from ._sampling import ReadoutLaw as ReadoutLaw
@@ -65,4 +71,5 @@ __all__ = [
     "EnsembleVsGP", "GPPrediction", "NTKDrift", "NTKFluctuations", "ensemble_vs_gp",
     "gp_prediction", "ntk_drift", "ntk_fluctuations", "ntk_variance_coefficient",
     "sphere_data", "trained_ensemble",
+    "plot_cumulant_scaling", "plot_ensemble_vs_gp", "plot_ntk_drift", "plot_output_law",
 ]

@@ -245,7 +245,10 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
         for m in _chunks(n_samples, per_net, chunk_size, dev):
             a = _draw_readout((m, 1, width), readout, g, dev, dt)
             feats = _hidden_features(L, act, m, width, depth, g)  # (m, n, k)
-            out[start:start + m] = (a @ feats).squeeze(1) / math.sqrt(width)
+            if k == 1:  # a batched dot product: one fused multiply-reduce
+                out[start:start + m, 0] = (a[:, 0] * feats[..., 0]).sum(1) / math.sqrt(width)
+            else:
+                out[start:start + m] = (a @ feats).squeeze(1) / math.sqrt(width)
             start += m
     return out
 

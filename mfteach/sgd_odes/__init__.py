@@ -27,6 +27,10 @@ from ._overlaps import plateau_risk as plateau_risk
 from ._overlaps import teacher_cosines as teacher_cosines
 from ._overlaps import weights_from_overlaps as weights_from_overlaps
 
+# Figures
+from ._plots import plot_cosines as plot_cosines
+from ._plots import plot_risk_curves as plot_risk_curves
+
 # Risk and drift terms
 from ._rhs import ACTIVATIONS as ACTIVATIONS
 from ._rhs import REGIMES as REGIMES
@@ -56,7 +60,8 @@ __all__ = [
     "ACTIVATIONS", "REGIMES", "SIM_METHODS", "SOLVERS",
     "MFTrajectory", "Overlaps", "Psi", "Solver", "Trajectory",
     "init_weights", "mf_omega", "mf_rhs", "mf_risk", "ode_rhs", "omega", "overlaps",
-    "plateau_overlaps", "plateau_risk", "population_risk", "psi_samples", "psi_terms",
+    "plateau_overlaps", "plateau_risk", "plot_cosines", "plot_risk_curves", "population_risk",
+    "psi_samples", "psi_terms",
     "simulate_sgd", "solve_mf_ode", "solve_ode", "teacher_cosines", "weights_from_overlaps",
     "xi_quadrature",
 ]

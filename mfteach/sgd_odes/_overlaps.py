@@ -143,6 +143,11 @@ def omega(Q: Tensor, M: Tensor, P: Tensor) -> Tensor:
     torch.Size([3, 3])
     """
     Q, M, P = check_overlaps(Q, M, P, "mfteach.sgd_odes.omega")
+    return omega_raw(Q, M, P)
+
+
+def omega_raw(Q: Tensor, M: Tensor, P: Tensor) -> Tensor:
+    """:func:`omega` without validation (inner loops)."""
     top = torch.cat([Q, M], dim=-1)
     bottom = torch.cat([M.mT, P], dim=-1)
     return torch.cat([top, bottom], dim=-2)

@@ -40,7 +40,7 @@ from torch import Tensor
 from .._checks import check_choice, check_float, check_int, check_tensor, fail
 from ..device import as_generator
 from ..gaussian import erf_I2, erf_I2_noise, erf_I3, erf_I4
-from ._overlaps import check_overlaps, omega
+from ._overlaps import check_overlaps, omega, omega_raw
 
 __all__ = [
     "ACTIVATIONS",
@@ -441,7 +441,7 @@ def _rhs(Om, p, k, activation, gamma, delta, regime):
 # Mean-field reduction: (M, q) with Q = M P^{-1} M^T + D_sqrt(q) Xi D_sqrt(q)
 # --------------------------------------------------------------------------------------------
 
-def xi_quadrature(d: int | None, k: int, *, n_nodes: int = 24, dtype=torch.float64,
+def xi_quadrature(d: int | None, k: int, *, n_nodes: int | None = None, dtype=torch.float64,
                   device=None) -> tuple[Tensor, Tensor]:
     r"""Nodes and weights for :math:`\mathbb E_\Xi`: :math:`\xi = \langle g, g'\rangle`, with
     :math:`g, g'` independent and uniform on :math:`S^{d-k-1}`.
@@ -458,7 +458,9 @@ def xi_quadrature(d: int | None, k: int, *, n_nodes: int = 24, dtype=torch.float
         Input dimension, ``d - k >= 2``.
     k : int
         Teacher width.
-    n_nodes : int, keyword-only, default 24
+    n_nodes : int, keyword-only, optional
+        Default 24 when the window is all of :math:`[0, \pi]` (:math:`d - k \lesssim 28`),
+        else 48 on :math:`\pi/2 \pm 8/\sqrt{d-k-2}`; moments are then exact to ~1e-12.
 
     Returns
     -------
@@ -477,9 +479,11 @@ def xi_quadrature(d: int | None, k: int, *, n_nodes: int = 24, dtype=torch.float
         return (torch.zeros(1, dtype=dtype, device=device),
                 torch.ones(1, dtype=dtype, device=device))
     d = check_int(d, "d", fn, min=k + 2)
-    n_nodes = check_int(n_nodes, "n_nodes", fn, min=1, max=500)
     m = d - k
-    half = min(math.pi / 2, 12.0 / math.sqrt(max(m - 2, 1)))
+    half = min(math.pi / 2, 8.0 / math.sqrt(max(m - 2, 1)))  # +-8 sd of theta
+    if n_nodes is None:
+        n_nodes = 24 if half == math.pi / 2 else 48
+    n_nodes = check_int(n_nodes, "n_nodes", fn, min=1, max=500)
     x, w = np.polynomial.legendre.leggauss(n_nodes)
     theta = math.pi / 2 + half * x
     logw = np.log(w) + (m - 2) * np.log(np.sin(theta))
@@ -520,9 +524,9 @@ def mf_omega(M: Tensor, q: Tensor, P: Tensor, xi: Tensor | float = 0.0) -> Tenso
         Qt = Qpar.unsqueeze(-3) + s[..., None, :, None] * Xi * s[..., None, None, :]
         Mx = M.unsqueeze(-3).expand(*Qt.shape[:-2], *M.shape[-2:])
         Px = P.unsqueeze(-3).expand(*Qt.shape[:-2], *P.shape[-2:])
-        return omega(Qt, Mx, Px)
+        return omega_raw(Qt, Mx, Px)
     Qt = Qpar + s[..., :, None] * (xi * (1 - eye) + eye) * s[..., None, :]
-    return omega(Qt, M, P)
+    return omega_raw(Qt, M, P.expand(*Qt.shape[:-2], *P.shape[-2:]))
 
 
 def _check_mf(M, q, P, fn):
@@ -578,26 +582,25 @@ def _mf_drift(M, q, P, activation, d, generic=False):
     L = torch.cat([torch.eye(p, dtype=M.dtype, device=M.device).expand(*M.shape[:-2], p, p),
                    -MPinv], dim=-1)  # (..., p, n): lambda_perp = L z
     c = coefficients(p, k, M)
-    dM = torch.zeros_like(M)
-    dq = torch.zeros_like(q)
-    # loop over nodes (bounded memory), each a full Omega-tilde
-    for x, w in zip(nodes, weights):
-        Om = mf_omega(M, q, P, float(x))
-        if activation == "square":
-            E1, _, _ = _square_moments(Om, c, False)
-            dM = dM + w * 2 * E1[..., :p, p:]
-            EL = (E1[..., :p, :] * L).sum(-1)  # (E1 L^T)_ii = E[l_i l_perp_i E_0]
-            dq = dq + w * 4 * EL
-        else:
-            T = torch.cat([torch.eye(n, dtype=M.dtype, device=M.device).expand(
-                *M.shape[:-2], n, n), L], dim=-2)  # (..., n + p, n)
-            Oaug = T @ Om @ T.mT
-            ar = torch.arange(p, device=M.device)
-            bidx = torch.cat([(n + ar).view(p, 1),
-                              torch.arange(p, n, device=M.device).expand(p, k)], dim=1)
-            A = _erf_A(Oaug, bidx, c)  # (..., p, 1 + k)
-            dM = dM + w * A[..., 1:]
-            dq = dq + w * 2 * A[..., 0]
+    N = nodes.shape[0]
+    Om = mf_omega(M, q, P, nodes)  # (..., N, n, n): the nodes form a batch axis
+    Lx = L.unsqueeze(-3)  # (..., 1, p, n)
+    if activation == "square":
+        E1, _, _ = _square_moments(Om, c, False)
+        dMn = 2 * E1[..., :p, p:]
+        dqn = 4 * (E1[..., :p, :] * Lx).sum(-1)  # (E1 L^T)_ii = E[l_i l_perp_i E_0]
+    else:
+        eye = torch.eye(n, dtype=M.dtype, device=M.device)
+        T = torch.cat([eye.expand(*Lx.shape[:-2], n, n), Lx], dim=-2)  # (..., 1, n + p, n)
+        Oaug = T @ Om @ T.mT
+        ar = torch.arange(p, device=M.device)
+        bidx = torch.cat([(n + ar).view(p, 1),
+                          torch.arange(p, n, device=M.device).expand(p, k)], dim=1)
+        A = _erf_A(Oaug, bidx, c)  # (..., N, p, 1 + k)
+        dMn, dqn = A[..., 1:], 2 * A[..., 0]
+    w = weights.view(N, 1, 1)
+    dM = (dMn * w).sum(-3)
+    dq = (dqn * w[..., 0]).sum(-2)
     return dM, dq
 
 
@@ -680,7 +683,5 @@ def mf_risk(M: Tensor, q: Tensor, P: Tensor, *, activation: str, d: int | None =
     if activation == "square":
         return _square_mf(M, q, P, d)[2] + delta / 2
     nodes, weights = xi_quadrature(d, k, dtype=M.dtype, device=M.device)
-    r = 0.0
-    for x, w in zip(nodes, weights):
-        r = r + w * _risk(mf_omega(M, q, P, float(x)), p, k, activation)
+    r = (_risk(mf_omega(M, q, P, nodes), p, k, activation) * weights).sum(-1)
     return r + delta / 2

@@ -79,7 +79,9 @@ def _block_steps(W: Tensor, Ws: Tensor, X: Tensor, z: Tensor | None, activation:
     for t in range(T):
         mu = L[:, t]
         if t:
-            mu = mu + torch.bmm(G[:, t:t + 1, :t], U[:, :t]).squeeze(1)
+            # (B, t) x (B, t, p) -> (B, p); elementwise + sum: tiny BLAS calls would spawn
+            # threads and stall on a busy CPU
+            mu = mu + (G[:, t, :t, None] * U[:, :t]).sum(1)
         if activation == "erf":
             err = fstar[:, t] - torch.erf(mu).mean(-1)
             torch.mul(torch.exp(-mu * mu), (scale * err).unsqueeze(-1), out=U[:, t])

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .._checks import check_bool, check_choice, check_float, check_int, check_tensor, fail
 from ..training import DivergenceError
-from ._overlaps import check_overlaps, omega
+from ._overlaps import check_overlaps, omega_raw
 from ._rhs import REGIMES, _check_activation, _mf_drift, _rhs, _risk, mf_risk
 
 __all__ = ["Solver", "SOLVERS", "Trajectory", "MFTrajectory", "solve_ode", "solve_mf_ode",
@@ -177,8 +177,8 @@ def solve_ode(Q0: Tensor, M0: Tensor, P: Tensor, *, activation: str, gamma: floa
 
     with :math:`P` fixed, in time :math:`t = \nu\gamma/(pd)` (see :func:`ode_rhs`).
 
-    Main arguments
-    --------------
+    Parameters
+    ----------
     Q0, M0, P : Tensor, shapes (..., p, p), (..., p, k), (..., k, k)
         Initial overlaps; leading axes are independent initial conditions.
     activation : {"erf", "square"}, keyword-only
@@ -190,8 +190,8 @@ def solve_ode(Q0: Tensor, M0: Tensor, P: Tensor, *, activation: str, gamma: floa
     t_max : float, keyword-only
         Final time; the trajectory is recorded at ``n_save`` equispaced times.
 
-    Other arguments
-    ---------------
+    Other Parameters
+    ----------------
     times : sequence of float, keyword-only, optional
         Recording times instead of ``t_max``/``n_save`` (e.g. log-spaced); starts the
         integration at ``times[0]``.
@@ -245,7 +245,7 @@ def solve_ode(Q0: Tensor, M0: Tensor, P: Tensor, *, activation: str, gamma: floa
     def f(y):
         Q, M = y
         Q = 0.5 * (Q + Q.mT)
-        return _rhs(omega(Q, M, P), p, k, activation, gamma, delta, regime)
+        return _rhs(omega_raw(Q, M, P), p, k, activation, gamma, delta, regime)
 
     def check(y, tb):
         Q, M = y
@@ -258,7 +258,7 @@ def solve_ode(Q0: Tensor, M0: Tensor, P: Tensor, *, activation: str, gamma: floa
     Q = torch.stack([s[0] for s in states], dim=-3)
     M = torch.stack([s[1] for s in states], dim=-3)
     Pt = P.unsqueeze(-3).expand(*Q.shape[:-2], k, k)
-    risk = _risk(omega(Q, M, Pt), p, k, activation) + delta / 2
+    risk = _risk(omega_raw(Q, M, Pt), p, k, activation) + delta / 2
     return Trajectory(t=t.to(Q.device), Q=Q, M=M, P=Pt, risk=risk)
 
 

@@ -26,7 +26,7 @@ __all__ = ["training_widget", "particle_explorer", "LIVE_WIDGETS", "EXPLORERS",
 SEED = 0
 """Seed of the data and the networks of both widgets."""
 
-EXPLORER_WIDTHS = (16, 64, 256, 1024)
+EXPLORER_WIDTHS = (16, 64, 256, 512)
 """Widths precomputed by :func:`particle_explorer`."""
 
 _PARAMS = [("mean-field (s = 1/N)", "mf"), ("NTK (s = 1/sqrt N)", "ntk")]
@@ -42,7 +42,7 @@ def _compute(width: int, parametrization: str, lr: float, steps: int):
     return _trajectory(int(width), parametrization, float(lr), int(steps))
 
 
-def training_widget() -> LiveWidget:
+def training_widget():
     """Live widget: train one network on the 2-D teacher and show its loss and particles.
 
     Controls: width :math:`N` (8 to 512), parametrization (``"mf"``/``"ntk"``), learning rate
@@ -79,7 +79,7 @@ def particle_explorer():
     Returns
     -------
     ipywidgets.VBox
-        See :func:`mfteach.widgets.precomputed_explorer`.
+        See ``mfteach.widgets.precomputed_explorer``.
     """
     return precomputed_explorer(
         _frame, {"width": list(EXPLORER_WIDTHS), "parametrization": ["ntk", "mf"]},

@@ -115,6 +115,7 @@ class Visit:
         self.blocked: list[str] = []
         self.failed: list[str] = []
         self.errors: list[str] = []
+        self.bad_responses: list[str] = []
         self.context = browser.new_context(viewport={"width": 1280, "height": 900})
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
@@ -130,6 +131,8 @@ class Visit:
 
         self.page.route("**/*", route)
         self.page.on("requestfailed", lambda req: self.failed.append(req.url))
+        self.page.on("response", lambda r: r.status >= 400
+                     and self.bad_responses.append(f"{r.status} {r.url}"))
         self.page.on("pageerror", self._on_error)
         self.page.goto(f"{site}/{path}", wait_until="commit")
 
@@ -157,12 +160,14 @@ class Visit:
             raise AssertionError(
                 f"{str(exc).splitlines()[0]} on {self.page.url}\n"
                 f"requests to other hosts (blocked): {sorted(set(self.blocked))}\n"
-                f"failed local requests: {sorted(set(self.failed))}\n"
+                f"failed requests: {sorted(set(self.failed))}\n"
+                f"error responses: {self.bad_responses}\n"
                 f"JavaScript errors: {self.errors}") from exc
 
     def assert_self_contained(self):
-        """No JavaScript error, and no request to another host except (reported) web fonts."""
+        """No JavaScript error, no missing local file, no request to another host but fonts."""
         assert not self.errors, f"JavaScript errors on {self.page.url}: {self.errors}"
+        assert not self.bad_responses, f"missing files on {self.page.url}: {self.bad_responses}"
         needed = [u for u in self.blocked if not FONT.search(u)]
         assert not needed, f"requests to other hosts on {self.page.url}: {needed}"
 

@@ -1,0 +1,166 @@
+"""Figures of the finite-width chapter (matplotlib ``Figure`` objects, no global state)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .._checks import fail
+from ..plotting import histogram_with_densities, loglog_with_fit
+from ._cumulants import CumulantScaling, OutputCumulants
+from ._edgeworth import edgeworth_density
+from ._ntk import EnsembleVsGP, NTKDrift
+
+__all__ = ["plot_output_law", "plot_cumulant_scaling", "plot_ntk_drift",
+           "plot_ensemble_vs_gp"]
+
+
+def _figure(ncols: int, width: float = 9.0, height: float = 3.6):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(1, ncols)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.3)
+    return fig, axes
+
+
+def plot_output_law(samples: torch.Tensor, theory: OutputCumulants, width: int, *, ax=None,
+                    bins: int = 80):
+    r"""Histogram of :math:`f(x)` with the Gaussian and the one- and two-term Edgeworth
+    densities of :math:`\kappa_r = n^{1-r/2}\kappa_r(Z)` (``theory``) overlaid.
+
+    Returns
+    -------
+    (fig, ax)
+    """
+    if not isinstance(theory, OutputCumulants):
+        fail("theory", "mfteach.finite_width.plot_output_law", "an OutputCumulants", theory,
+             exc=TypeError)
+    s = samples.detach().to("cpu", torch.float64).ravel()
+    k = theory.kappa(width)
+    sd = math.sqrt(k[1])
+    lo, hi = float(torch.quantile(s, 0.0005)), float(torch.quantile(s, 0.9995))
+    grid = torch.linspace(min(lo, -4 * sd), max(hi, 4 * sd), 400, dtype=torch.float64)
+    dens = {f"{name}": (grid, edgeworth_density(grid, kappa2=k[1], kappa3=k[2], kappa4=k[3],
+                                                terms=t))
+            for t, name in ((0, "Gaussian"), (1, "Edgeworth, 1 term"),
+                            (2, "Edgeworth, 2 terms"))}
+    if theory.skewness_coef == 0:
+        dens.pop("Edgeworth, 1 term")  # identical to the Gaussian for a symmetric law
+    inside = s[(s >= grid[0]) & (s <= grid[-1])]
+    fig, ax = histogram_with_densities(inside, dens, bins=bins, xlabel="output f(x)", ax=ax)
+    ax.set_title(f"{theory.activation}, readout {theory.readout}, n = {width}: skew "
+                 f"{theory.skewness(width):.2f}, ex. kurt {theory.excess_kurtosis(width):.2f}",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    return fig, ax
+
+
+def plot_cumulant_scaling(scaling: CumulantScaling, *, ax=None, mark: int | None = None):
+    r""":math:`n\,\kappa_4/\kappa_2^2` and :math:`\sqrt n\,\kappa_3/\kappa_2^{3/2}` against
+    the width, with standard errors and the (flat) closed forms.
+
+    Returns
+    -------
+    (fig, ax)
+    """
+    if not isinstance(scaling, CumulantScaling):
+        fail("scaling", "mfteach.finite_width.plot_cumulant_scaling", "a CumulantScaling",
+             scaling, exc=TypeError)
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(4.5, 3.6))
+        ax = fig.subplots()
+    fig = ax.figure
+    n = np.asarray(scaling.widths, dtype=float)
+    for y, se, lab, col, p in (
+            (scaling.excess_kurtosis, scaling.excess_kurtosis_stderr,
+             r"$n\,\times$ excess kurtosis", "C0", 1.0),
+            (scaling.skewness, scaling.skewness_stderr, r"$\sqrt{n}\,\times$ skewness", "C1",
+             0.5)):
+        ax.errorbar(n, y.cpu().numpy() * n**p, yerr=se.cpu().numpy() * n**p, fmt="o",
+                    color=col, capsize=3, label=lab)
+    if scaling.theory is not None:
+        ax.axhline(scaling.theory.kurtosis_coef, color="C0", ls="--", label="theory")
+        ax.axhline(scaling.theory.skewness_coef, color="C1", ls="--")
+    if mark is not None:
+        ax.axvline(mark, color="grey", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("width n")
+    ax.set_ylabel("rescaled cumulant")
+    ax.legend(fontsize=8)
+    ax.set_title("flat in n: cumulants scale as $n^{1-r/2}$", fontsize=9)
+    return fig, ax
+
+
+def plot_ntk_drift(drifts: Sequence[NTKDrift]):
+    r"""Left: relative NTK change against training step per width. Right: the final change
+    against width on log-log axes, with the fit and the reference slopes -1/2 and -1.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if isinstance(drifts, NTKDrift):
+        drifts = [drifts]
+    if not drifts or not all(isinstance(d, NTKDrift) for d in drifts):
+        fail("drifts", "mfteach.finite_width.plot_ntk_drift", "a sequence of NTKDrift",
+             drifts, exc=TypeError)
+    fig, (ax1, ax2) = _figure(2)
+    steps = drifts[0].step.cpu().numpy()[1:]  # step 0 has no drift (log axis)
+    for i, dr in enumerate(drifts):
+        for j, n in enumerate(dr.widths):
+            ax1.plot(steps, dr.drift[1:, j].mean(1).cpu().numpy(), color=f"C{j}",
+                     ls="-" if i == 0 else "--",
+                     label=f"n = {n}" + (f" ({dr.activation})" if len(drifts) > 1 else ""))
+    ax1.set_yscale("log")
+    ax1.set_xlabel("GD step")
+    ax1.set_ylabel(r"$\|\Theta_t - \Theta_0\|_F / \|\Theta_0\|_F$")
+    ax1.legend(fontsize=7, ncol=1 + (len(drifts) > 1))
+    for i, dr in enumerate(drifts):
+        loglog_with_fit(dr.widths, dr.final, yerr=dr.final_stderr, fit=dr.fit,
+                        xlabel="width n", ylabel="final relative NTK change",
+                        reference_slopes=(-0.5, -1.0) if i == 0 else (),
+                        label=dr.activation, ax=ax2)
+    ax2.legend(fontsize=7)
+    return fig
+
+
+def plot_ensemble_vs_gp(result: EnsembleVsGP):
+    r"""Left: the trained outputs at the smallest and largest width against the GP law.
+    Right: :math:`W_2` (Gaussian fit) and KS distance to the GP law against width, with the
+    sampling floors.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(result, EnsembleVsGP):
+        fail("result", "mfteach.finite_width.plot_ensemble_vs_gp", "an EnsembleVsGP", result,
+             exc=TypeError)
+    fig, (ax1, ax2) = _figure(2)
+    sd = math.sqrt(result.gp_var)
+    grid = np.linspace(result.gp_mean - 5 * sd, result.gp_mean + 5 * sd, 300)
+    for j, c in ((0, "C1"), (len(result.widths) - 1, "C0")):
+        ax1.hist(result.outputs[j].cpu().numpy(), bins=40, density=True, alpha=0.35, color=c,
+                 label=f"trained, n = {result.widths[j]}")
+    ax1.plot(grid, np.exp(-0.5 * ((grid - result.gp_mean) / sd) ** 2)
+             / (sd * math.sqrt(2 * math.pi)), "k-", label="GP of the linear flow")
+    ax1.set_xlabel(r"$f_t(x_*)$")
+    ax1.set_ylabel("density")
+    ax1.legend(fontsize=8)
+    n = np.asarray(result.widths, dtype=float)
+    ax2.loglog(n, result.w2.cpu().numpy(), "o-", label=r"$W_2$ (Gaussian fit)")
+    ax2.loglog(n, result.ks.cpu().numpy(), "s-", label="KS distance")
+    ax2.axhline(result.w2_floor, color="C0", ls=":", label="sampling floors")
+    ax2.axhline(result.ks_floor, color="C1", ls=":")
+    ax2.loglog(n, result.ks[0].item() * (n / n[0]) ** -0.5, "k--", lw=0.8,
+               label="slope -1/2")
+    ax2.set_xlabel("width n")
+    ax2.set_ylabel("distance to the GP law")
+    ax2.legend(fontsize=7)
+    return fig
