@@ -58,6 +58,7 @@ test-browser: $(STAMP) $(VENDOR) chromium book
 	$(BIN)/pytest tests -m "browser" --durations=5
 
 test: $(STAMP) $(VENDOR) chromium book
+	$(BIN)/ruff check mfteach tests benchmarks tools
 	$(BIN)/pytest tests mfteach -m "not slow" --durations=20
 	$(MAKE) --no-print-directory test-notebooks
 

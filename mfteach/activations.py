@@ -46,6 +46,7 @@ __all__ = [
     "dual_prime",
     "gaussian_moments",
     "get_activation",
+    "resolve_activation",
 ]
 
 _PI = math.pi
@@ -279,7 +280,7 @@ def gaussian_moments(activation: str | Activation, q, *, degree: int = 300) -> G
     0.394294
     """
     fn = "mfteach.activations.gaussian_moments"
-    act = _checked_activation(activation, fn)
+    act = resolve_activation(activation, fn)
     degree = check_int(degree, "degree", fn, min=1, max=_g.MAX_DEGREE)
     (q,) = _g._as_tensors(fn, q=q)
     if q.numel() and bool((q < 0).any()):
@@ -299,7 +300,11 @@ def gaussian_moments(activation: str | Activation, q, *, degree: int = 300) -> G
                            quad(lambda z: act.deriv(z) ** 2), method="quadrature")
 
 
-def _checked_activation(activation, fn: str) -> Activation:
+def resolve_activation(activation, fn: str = "mfteach.activations.resolve_activation"
+                       ) -> Activation:
+    """Return ``activation`` as an :class:`Activation`: a registry name is looked up, an
+    ``Activation`` passes through, anything else raises a one-line error naming ``fn``.
+    """
     if isinstance(activation, Activation):
         return activation
     if not isinstance(activation, str):
@@ -328,7 +333,7 @@ def _closed_dual(name: str, c11, c12, c22, derivative: bool):
 
 
 def _dual(activation, c11, c12, c22, degree, derivative: bool, fn: str) -> Tensor:
-    act = _checked_activation(activation, fn)
+    act = resolve_activation(activation, fn)
     degree = check_int(degree, "degree", fn, min=1, max=_g.MAX_DEGREE)
     c11, c12, c22 = _g._covariance_2d(fn, c11, c12, c22, True)
     if _REGISTRY.get(act.name) is act:

@@ -43,14 +43,13 @@ import torch
 from torch import Tensor
 
 from ._checks import (
-    check_choice,
     check_float,
     check_int,
     check_same_device_dtype,
     check_tensor,
     fail,
 )
-from .activations import ACTIVATIONS, Activation, dual, dual_prime
+from .activations import Activation, dual, dual_prime, resolve_activation
 from .activations import get_activation as _get_activation
 from .device import as_generator
 from .gaussian import MAX_DEGREE
@@ -80,11 +79,7 @@ _MC_BUDGET = 1 << 24
 # Argument checks shared by the public functions
 # --------------------------------------------------------------------------------------------
 
-def _check_activation(activation, fn: str) -> Activation:
-    if isinstance(activation, Activation):
-        return activation
-    check_choice(activation, "activation", fn, ACTIVATIONS)
-    return _get_activation(activation)
+_check_activation = resolve_activation
 
 
 def _check_inputs(x1, x2, fn: str) -> tuple[Tensor, Tensor | None]:

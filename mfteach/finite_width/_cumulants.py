@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_float, check_int, check_tensor, fail
-from ..activations import ACTIVATIONS, Activation, get_activation
+from ..activations import Activation, get_activation, resolve_activation
 from ..device import as_generator, resolve_device
 from ..gaussian import MAX_DEGREE, gauss_hermite_expectation_1d, hermite_rule
 from ..stats import SlopeFit
@@ -214,14 +214,7 @@ def joint_cumulant4(samples: Tensor) -> tuple[Tensor, Tensor]:
 # Closed forms
 # --------------------------------------------------------------------------------------------
 
-def _activation(activation, fn: str) -> Activation:
-    if isinstance(activation, Activation):
-        return activation
-    if not isinstance(activation, str):
-        fail("activation", fn, "a str or an mfteach.activations.Activation", activation,
-             exc=TypeError)
-    check_choice(activation, "activation", fn, ACTIVATIONS)
-    return get_activation(activation)
+_activation = resolve_activation
 
 
 def activation_moment(activation: str | Activation, m: int, q: float = 1.0, *,
@@ -316,7 +309,7 @@ def output_cumulants(activation: str | Activation, *, readout: str = "gaussian",
         \kappa_2(Z) = \mathbb{E}\phi^2,\qquad \kappa_3(Z) = \mathbb{E}a^3\,\mathbb{E}\phi^3,
         \qquad \kappa_4(Z) = \mathbb{E}a^4\,\mathbb{E}\phi^4 - 3(\mathbb{E}\phi^2)^2,
 
-    and :math:`\kappa_r(f) = n^{1-r/2}\kappa_r(Z)` (Eq. :eq:`cumulant-scaling`), exact at
+    and :math:`\kappa_r(f) = n^{1-r/2}\kappa_r(Z)`, exact at
     every width. Gaussian :math:`a`: excess kurtosis
     :math:`\frac3n(\mathbb{E}\phi^4/(\mathbb{E}\phi^2)^2 - 1)` (ReLU :math:`15/n`,
     :math:`\operatorname{erf}(u/\sqrt2)` :math:`12/(5n)`); Rademacher :math:`a`:

@@ -67,7 +67,7 @@ def _standardize(fn, u, kappa1, kappa2, kappa3, kappa4, terms):
 
 def edgeworth_density(u, *, kappa2: float, kappa3: float = 0.0, kappa4: float = 0.0,
                       kappa1: float = 0.0, terms: int = 2) -> Tensor:
-    r"""Edgeworth density (Eq. :eq:`edgeworth`) with ``terms`` correction terms.
+    r"""Edgeworth density with ``terms`` correction terms.
 
     Parameters
     ----------

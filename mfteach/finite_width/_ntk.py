@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_float, check_int, check_tensor, fail
-from ..activations import ACTIVATIONS, Activation, get_activation
+from ..activations import ACTIVATIONS, Activation, resolve_activation
 from ..device import as_generator, resolve_device, resolve_dtype
 from ..gaussian import gauss_hermite_expectation
 from ..kernels import nngp, ntk
@@ -56,14 +56,7 @@ __all__ = [
 ]
 
 
-def _activation(activation, fn: str) -> Activation:
-    if isinstance(activation, Activation):
-        return activation
-    if not isinstance(activation, str):
-        fail("activation", fn, "a str or an mfteach.activations.Activation", activation,
-             exc=TypeError)
-    check_choice(activation, "activation", fn, ACTIVATIONS)
-    return get_activation(activation)
+_activation = resolve_activation
 
 
 def _widths(widths, fn: str) -> tuple[int, ...]:
@@ -275,8 +268,8 @@ def ntk_drift(activation: str, widths: Sequence[int], *, lr: float = 0.5, steps:
     :func:`mfteach.training.train` and the diagnostic
     :func:`mfteach.training.relative_ntk_change`.
 
-    Main arguments
-    --------------
+    Parameters
+    ----------
     activation : str
     widths : sequence of int
     lr : float
@@ -361,7 +354,7 @@ def gp_prediction(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str | Act
 
     With :math:`\Theta = QΛQ^\top` on the training set and
     :math:`B = \Theta(x_*, X)\,Q\,\mathrm{diag}\big((1 - (1 - \eta\lambda_j/N)^k)/\lambda_j
-    \big)Q^\top` (Eq. :eq:`linear-flow`), :math:`f_k(x_*) = f_0(x_*) - Bf_0(X) + By` and
+    \big)Q^\top`, :math:`f_k(x_*) = f_0(x_*) - Bf_0(X) + By` and
 
     .. math::
 

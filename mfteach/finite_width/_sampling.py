@@ -9,7 +9,7 @@ The network of the chapter is the NTK-parametrized fully connected net of
     h^1 = \frac{W^1 x}{\sqrt d},\qquad h^{l+1} = \frac{W^{l+1}\phi(h^l)}{\sqrt n},
 
 with i.i.d. :math:`N(0, 1)` hidden weights and i.i.d. readout weights :math:`a_i` of mean 0 and
-variance 1 drawn from one of :data:`READOUTS`. For one hidden layer (``depth=1``) the output is
+variance 1 drawn from one of ``READOUTS``. For one hidden layer (``depth=1``) the output is
 a sum of :math:`n` i.i.d. terms :math:`Z_i = a_i\phi(u_i)`, where the pre-activations
 :math:`u_i = (w_i\cdot x/\sqrt d)_x` are jointly Gaussian with covariance
 :math:`K^1(x, x') = x\cdot x'/d`. The sampler draws :math:`(a, u)` directly, as an
@@ -65,7 +65,7 @@ _BUDGET = {"cpu": 1 << 22, "cuda": 1 << 27}
 
 
 def readout_law(name: str) -> ReadoutLaw:
-    """Look up a readout law by name (one of :data:`READOUTS`).
+    """Look up a readout law by name (one of ``READOUTS``).
 
     Examples
     --------
@@ -183,8 +183,8 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
     :math:`S\times n\times r` standard normals (:math:`r \le \min(k, d)`), so the cost does not
     depend on the input dimension :math:`d`.
 
-    Main arguments
-    --------------
+    Parameters
+    ----------
     x : Tensor, shape (k, d) or (d,)
         The inputs (moved to ``device``/``dtype``); all networks see the same inputs.
     activation : str or Activation
@@ -196,8 +196,8 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
     generator : int or torch.Generator
         Randomness; a generator must live on ``device``.
 
-    Other arguments
-    ---------------
+    Other Parameters
+    ----------------
     readout : {"gaussian", "rademacher", "exponential"}
         Law of :math:`a` (:func:`sample_readout`); hidden weights are always Gaussian.
     depth : int

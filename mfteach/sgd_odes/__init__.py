@@ -13,11 +13,23 @@ learning rate :math:`\gamma`; time :math:`t = \nu\gamma/(pd)`. Activations ``"er
 * The high-dimensional / gradient-flow ODE: :func:`ode_rhs`, :func:`psi_terms` (and its Monte
   Carlo twin :func:`psi_samples`), :func:`solve_ode`.
 * The mean-field reduced ODE: :func:`mf_rhs`, :func:`mf_risk`, :func:`solve_mf_ode`.
+* The chapter's experiments: :func:`ode_vs_sgd`, :func:`gap_vs_scale`,
+  :func:`near_plateau`, :func:`specialization`, :func:`mean_field_vs_sgd`,
+  :func:`noise_floor`.
 * Batched one-pass SGD: :func:`init_weights`, :func:`weights_from_overlaps`,
   :func:`simulate_sgd`.
 """
 
-# Overlaps and initialisation
+# Experiments of the chapter; overlaps and initialisation
+from ._experiments import GapScan as GapScan
+from ._experiments import NoiseFloor as NoiseFloor
+from ._experiments import gap_vs_scale as gap_vs_scale
+from ._experiments import mean_field_vs_sgd as mean_field_vs_sgd
+from ._experiments import near_plateau as near_plateau
+from ._experiments import noise_floor as noise_floor
+from ._experiments import ode_vs_sgd as ode_vs_sgd
+from ._experiments import perpendicular_q as perpendicular_q
+from ._experiments import specialization as specialization
 from ._overlaps import Overlaps as Overlaps
 from ._overlaps import init_weights as init_weights
 from ._overlaps import omega as omega
@@ -29,6 +41,8 @@ from ._overlaps import weights_from_overlaps as weights_from_overlaps
 
 # Figures
 from ._plots import plot_cosines as plot_cosines
+from ._plots import plot_gap_scaling as plot_gap_scaling
+from ._plots import plot_noise_floor as plot_noise_floor
 from ._plots import plot_risk_curves as plot_risk_curves
 
 # Risk and drift terms
@@ -58,7 +72,9 @@ from ._solve import solve_ode as solve_ode
 
 __all__ = [
     "ACTIVATIONS", "REGIMES", "SIM_METHODS", "SOLVERS",
-    "MFTrajectory", "Overlaps", "Psi", "Solver", "Trajectory",
+    "GapScan", "MFTrajectory", "NoiseFloor", "Overlaps", "Psi", "Solver", "Trajectory",
+    "gap_vs_scale", "mean_field_vs_sgd", "near_plateau", "noise_floor", "ode_vs_sgd",
+    "perpendicular_q", "plot_gap_scaling", "plot_noise_floor", "specialization",
     "init_weights", "mf_omega", "mf_rhs", "mf_risk", "ode_rhs", "omega", "overlaps",
     "plateau_overlaps", "plateau_risk", "plot_cosines", "plot_risk_curves", "population_risk",
     "psi_samples", "psi_terms",

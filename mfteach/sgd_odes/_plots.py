@@ -7,7 +7,7 @@ import math
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ["plot_risk_curves", "plot_cosines"]
+__all__ = ["plot_risk_curves", "plot_cosines", "plot_gap_scaling", "plot_noise_floor"]
 
 
 def plot_risk_curves(sgd=None, curves: dict | None = None, *, delta: float = 0.0,
@@ -95,3 +95,67 @@ def plot_cosines(cos_ode, cos_sgd=None, *, ax=None, title: str = ""):
     if title:
         ax.set_title(title, fontsize=10)
     return fig, ax
+
+
+def _new_ax(ax, size=(4.6, 3.6)):
+    if ax is None:
+        fig = Figure(figsize=size, layout="constrained")
+        return fig, fig.add_subplot()
+    return ax.figure, ax
+
+
+def plot_gap_scaling(scans: dict, *, ax=None):
+    r"""SGD-ODE gap against :math:`\varepsilon = \sqrt{\gamma/(pd)}` on log-log axes, with
+    the fitted slopes and a reference line of slope 1.
+
+    Parameters
+    ----------
+    scans : dict of str to GapScan
+        Label -> :func:`gap_vs_scale` result.
+
+    Returns
+    -------
+    (Figure, Axes)
+    """
+    fig, ax = _new_ax(ax)
+    for i, (label, s) in enumerate(scans.items()):
+        e, r = s.eps.numpy(), s.rms.numpy()
+        ax.loglog(e, r, "o", color=f"C{i}", label=f"{label}: slope {s.fit.slope:.2f}")
+        ax.loglog(e, math.exp(s.fit.intercept) * e**s.fit.slope, "-", color=f"C{i}", lw=1)
+        ax.loglog(e, r[-1] * e / e[-1], ":", color="0.4", lw=1)
+    ax.plot([], [], ":", color="0.4", label="slope 1 (Thm 1)")
+    ax.set_xlabel(r"$\sqrt{\gamma/(pd)}$")
+    ax.set_ylabel(r"rms of $\max_t |M^{SGD} - M^{ODE}|$")
+    ax.legend(fontsize=8)
+    return fig, ax
+
+
+def plot_noise_floor(nf, *, ax=None):
+    r"""Excess risk of the high-d ODE started at the teacher (left) and its late-time floor
+    against :math:`\gamma\Delta/p` (right).
+
+    Parameters
+    ----------
+    nf : NoiseFloor
+        From :func:`noise_floor`.
+
+    Returns
+    -------
+    (Figure, array of Axes)
+    """
+    fig = Figure(figsize=(9.5, 3.6), layout="constrained")
+    a1, a2 = fig.subplots(1, 2)
+    for i, (x, tr) in enumerate(zip(nf.x.tolist(), nf.trajectories)):
+        a1.plot(tr.t, (tr.risk - nf.delta / 2).reshape(-1, tr.t.shape[0]).mean(0), color=f"C{i}",
+                label=f"gamma Delta / p = {x:.1e}")
+    a1.set_yscale("log")
+    a1.set_xlabel(r"time $t$")
+    a1.set_ylabel(r"excess risk $R - \Delta/2$")
+    a1.legend(fontsize=8)
+    x, f = nf.x.numpy(), nf.floor.numpy()
+    a2.loglog(x, f, "o", color="k", label=f"ODE floor, slope {nf.fit.slope:.2f}")
+    a2.loglog(x, math.exp(nf.fit.intercept) * x**nf.fit.slope, "-", color="C0", lw=1)
+    a2.set_xlabel(r"$\gamma\Delta/p$")
+    a2.set_ylabel(r"excess risk at $t_{\max}$")
+    a2.legend(fontsize=8)
+    return fig, (a1, a2)

@@ -1,7 +1,7 @@
 r"""Fixed-step integration of the overlap ODEs, in the paper's time :math:`t = \nu\gamma/(pd)`.
 
 Solvers follow the torchdiffeq/diffrax pattern: a small object that declares its ``order`` and
-takes one ``step``; :data:`SOLVERS` maps names to them. States are tuples of tensors, batched
+takes one ``step``; ``SOLVERS`` maps names to them. States are tuples of tensors, batched
 over any leading axes (many initial conditions integrate as one program).
 """
 
@@ -199,7 +199,7 @@ def solve_ode(Q0: Tensor, M0: Tensor, P: Tensor, *, activation: str, gamma: floa
     dt : float, default 1e-2
         Largest step; each interval between recording times is split evenly.
     solver : {"euler", "rk2", "rk4"}, default "rk4"
-        See :data:`SOLVERS` (declared orders 1, 2, 4; the test-suite measures them).
+        See ``SOLVERS`` (declared orders 1, 2, 4; the test-suite measures them).
     progress : bool, default False
         Show a tqdm bar.
 
