@@ -23,7 +23,7 @@ def _figure(ncols: int, width: float = 9.0, height: float = 3.6):
 
     fig = Figure(figsize=(width, height))
     axes = fig.subplots(1, ncols)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.3)
+    fig.subplots_adjust(left=0.11, right=0.98, bottom=0.15, top=0.88, wspace=0.32)
     return fig, axes
 
 

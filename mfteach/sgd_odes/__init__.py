@@ -15,7 +15,7 @@ learning rate :math:`\gamma`; time :math:`t = \nu\gamma/(pd)`. Activations ``"er
 * The mean-field reduced ODE: :func:`mf_rhs`, :func:`mf_risk`, :func:`solve_mf_ode`.
 * The chapter's experiments: :func:`ode_vs_sgd`, :func:`gap_vs_scale`,
   :func:`near_plateau`, :func:`specialization`, :func:`mean_field_vs_sgd`,
-  :func:`noise_floor`.
+  :func:`noise_floor`, :func:`limits_triangle`.
 * Batched one-pass SGD: :func:`init_weights`, :func:`weights_from_overlaps`,
   :func:`simulate_sgd`.
 """
@@ -24,6 +24,7 @@ learning rate :math:`\gamma`; time :math:`t = \nu\gamma/(pd)`. Activations ``"er
 from ._experiments import GapScan as GapScan
 from ._experiments import NoiseFloor as NoiseFloor
 from ._experiments import gap_vs_scale as gap_vs_scale
+from ._experiments import limits_triangle as limits_triangle
 from ._experiments import mean_field_vs_sgd as mean_field_vs_sgd
 from ._experiments import near_plateau as near_plateau
 from ._experiments import noise_floor as noise_floor
@@ -73,7 +74,8 @@ from ._solve import solve_ode as solve_ode
 __all__ = [
     "ACTIVATIONS", "REGIMES", "SIM_METHODS", "SOLVERS",
     "GapScan", "MFTrajectory", "NoiseFloor", "Overlaps", "Psi", "Solver", "Trajectory",
-    "gap_vs_scale", "mean_field_vs_sgd", "near_plateau", "noise_floor", "ode_vs_sgd",
+    "gap_vs_scale", "limits_triangle", "mean_field_vs_sgd", "near_plateau", "noise_floor",
+    "ode_vs_sgd",
     "perpendicular_q", "plot_gap_scaling", "plot_noise_floor", "specialization",
     "init_weights", "mf_omega", "mf_rhs", "mf_risk", "ode_rhs", "omega", "overlaps",
     "plateau_overlaps", "plateau_risk", "plot_cosines", "plot_risk_curves", "population_risk",

@@ -22,7 +22,8 @@ from ._simulate import simulate_sgd
 from ._solve import MFTrajectory, Trajectory, solve_mf_ode, solve_ode
 
 __all__ = ["ode_vs_sgd", "gap_vs_scale", "GapScan", "near_plateau", "specialization",
-           "mean_field_vs_sgd", "noise_floor", "NoiseFloor", "perpendicular_q"]
+           "mean_field_vs_sgd", "noise_floor", "NoiseFloor", "perpendicular_q",
+           "limits_triangle"]
 
 
 def perpendicular_q(o: Overlaps) -> Tensor:
@@ -150,8 +151,16 @@ def near_plateau(K: int, *, perturbation: float = 1e-4) -> Overlaps:
 
 
 def specialization(p: int = 10, k: int = 2, d: int = 10, *, gamma: float = 0.05,
-                   t_max: float = 40.0, n_save: int = 81, generator: int = 0):
+                   t_max: float = 40.0, n_save: int = 81, dt: float = 0.1,
+                   generator: int = 0):
     r"""One SGD run and its gradient-flow ODE, as neuron cosines with the teachers (Fig. 2).
+
+    Parameters
+    ----------
+    p, k, d : int
+        Student width, teacher width, input dimension.
+    gamma, t_max, n_save, dt, generator : keyword-only
+        Learning rate, final time, saved times, ODE step, seed (as in :func:`ode_vs_sgd`).
 
     Returns
     -------
@@ -165,7 +174,7 @@ def specialization(p: int = 10, k: int = 2, d: int = 10, *, gamma: float = 0.05,
     Chapter 04, "Specialization".
     """
     sgd, ode = ode_vs_sgd("erf", p, k, d, gamma=gamma, t_max=t_max, n_runs=1, n_save=n_save,
-                          dt=0.1, regime="gf", generator=generator)
+                          dt=dt, regime="gf", generator=generator)
     c_ode = teacher_cosines(ode.Q[0], ode.M[0], ode.P[0])
     c_sgd = teacher_cosines(sgd.Q[0], sgd.M[0], sgd.P[0])
     return c_ode, c_sgd, ode, sgd
@@ -194,6 +203,48 @@ def mean_field_vs_sgd(p: int = 200, k: int = 1, d: int = 5, *, gamma: float = 1.
     q0 = perpendicular_q(o)
     return sgd, {"mean-field ODE with E_Xi": solve_mf_ode(o.M, q0, o.P, d=d, **kw),
                  "mean-field ODE, Xi = I": solve_mf_ode(o.M, q0, o.P, d=None, **kw)}
+
+
+def limits_triangle(activation: str, p: int, d: int, *, gamma: float, k: int = 2,
+                    delta: float = 0.0, t_max: float = 1.5, n_runs: int = 2, n_save: int = 16,
+                    dt: float = 0.25, generator: int = 0) -> tuple[Trajectory, dict]:
+    r"""SGD runs and the three ODEs of the triangle of limits, from the same initial overlaps.
+
+    Parameters
+    ----------
+    activation : {"erf", "square"}
+    p, d : int
+        Student width and input dimension.
+    gamma : float, keyword-only
+        Raw learning rate :math:`\gamma`.
+    k, delta, t_max, n_runs, n_save, dt, generator : keyword-only
+        Teacher width, label-noise variance, final time, SGD runs, saved times, ODE step,
+        seed (as in :func:`ode_vs_sgd`).
+
+    Returns
+    -------
+    (Trajectory, dict of str to Trajectory or MFTrajectory)
+        SGD (leading axis: runs), then ``"high-d ODE"`` (with the :math:`\gamma/p` variance
+        term), ``"gradient-flow ODE"`` and ``"mean-field ODE"`` (with the
+        :math:`\mathbb E_\Xi` correction when :math:`d \ge k + 2`).
+
+    Notes
+    -----
+    Chapter 04, "The triangle of limits": large :math:`d` -> high-d ODE; small
+    :math:`\gamma/p` -> gradient flow; large :math:`p` -> mean field.
+    """
+    fn = "mfteach.sgd_odes.limits_triangle"
+    activation = _check_activation(activation, fn)
+    d = check_int(d, "d", fn, min=1)
+    k = check_int(k, "k", fn, min=1)
+    W, Ws = init_weights(p, k, d, n_runs=n_runs, generator=generator)
+    o = overlaps(W, Ws)
+    kw = dict(activation=activation, delta=delta, t_max=t_max, n_save=n_save)
+    sgd = simulate_sgd(W, Ws, gamma=gamma, generator=generator + 1, **kw)
+    hd = solve_ode(o.Q, o.M, o.P, gamma=gamma, dt=dt, **kw)
+    gf = solve_ode(o.Q, o.M, o.P, regime="gf", dt=dt, **kw)
+    mf = solve_mf_ode(o.M, perpendicular_q(o), o.P, d=d if d >= k + 2 else None, dt=dt, **kw)
+    return sgd, {"high-d ODE": hd, "gradient-flow ODE": gf, "mean-field ODE": mf}
 
 
 @dataclass(frozen=True)

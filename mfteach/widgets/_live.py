@@ -160,7 +160,9 @@ def find_nonfinite(figure) -> list[str]:
 
 def _figure_png(figure, dpi: float) -> str:
     buf = io.BytesIO()
-    figure.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    # No bbox_inches="tight": it draws the figure twice, and a live update has 0.2 s. Plot
+    # functions keep their labels inside the canvas (a layout engine or fixed margins).
+    figure.savefig(buf, format="png", dpi=dpi)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -5,10 +5,14 @@ Views over :mod:`mfteach.sgd_odes` (no maths here):
 * :func:`triangle_explorer` (precomputed, works in the static HTML): input dimension d x
   width p x learning rate gamma -> SGD risk (dots) with the high-dimensional, gradient-flow
   and mean-field ODE curves, and the scale sqrt(gamma/(pd)) of the SGD-ODE gap.
+* :func:`triangle_widget` (live): the same figure with free d, p, gamma, Delta and activation
+  (sizes capped so that an update stays interactive on one CPU core).
 * :func:`plateau_widget` (live): the Saad-Solla plateau and the noise floor for p = k = K,
   as gamma/p and Delta vary.
+* :func:`specialization_widget` (live): k = 2, neuron cosines with the two teachers over
+  time, gradient-flow ODE (lines) against one SGD run (dots).
 
-Both fix their seeds (common random numbers).
+All fix their seeds (common random numbers).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from . import controls
 from ._explorer import precomputed_explorer
 from ._live import LiveWidget
 
-__all__ = ["triangle_explorer", "plateau_widget", "triangle_frame", "plateau_compute",
-           "LIVE_WIDGETS", "EXPLORERS", "SEED"]
+__all__ = ["triangle_explorer", "triangle_widget", "plateau_widget", "specialization_widget",
+           "triangle_frame", "triangle_compute", "plateau_compute", "specialization_compute",
+           "LIVE_WIDGETS", "EXPLORERS", "SEED", "MAX_SGD_STEPS"]
 
 SEED = 0
 """Seed of the initial weights and of the SGD samples."""
@@ -32,27 +37,23 @@ SEED = 0
 
 @lru_cache(maxsize=64)
 def triangle_data(d: int, p: int, gamma: float, *, k: int = 2, t_max: float = 1.5,
-                  n_runs: int = 2):
-    """SGD runs and the three ODEs from the same initial overlaps (erf, Delta = 0)."""
-    W, Ws = so.init_weights(p, k, d, n_runs=n_runs, generator=SEED)
-    o = so.overlaps(W, Ws)
-    kw = dict(t_max=t_max, n_save=16)
-    sgd = so.simulate_sgd(W, Ws, activation="erf", gamma=gamma, generator=SEED + 1, **kw)
-    hd = so.solve_ode(o.Q, o.M, o.P, activation="erf", gamma=gamma, dt=0.25, **kw)
-    gf = so.solve_ode(o.Q, o.M, o.P, activation="erf", regime="gf", dt=0.25, **kw)
-    q0 = torch.diagonal(o.Q - o.M @ torch.linalg.solve(o.P, o.M.mT), dim1=-2, dim2=-1)
-    mf = so.solve_mf_ode(o.M, q0, o.P, activation="erf", d=d if d >= k + 2 else None,
-                         dt=0.25, **kw)
-    return sgd, {"high-d ODE": hd, "gradient-flow ODE": gf, "mean-field ODE": mf}
+                  n_runs: int = 2, activation: str = "erf", delta: float = 0.0):
+    """SGD runs and the three ODEs from the same initial overlaps (see
+    :func:`mfteach.sgd_odes.limits_triangle`)."""
+    return so.limits_triangle(activation, p, d, gamma=gamma, k=k, delta=delta, t_max=t_max,
+                              n_runs=n_runs, generator=SEED)
+
+
+def _triangle_title(d: int, p: int, gamma: float, extra: str = "") -> str:
+    return (f"d = {d}, p = {p}, gamma = {gamma:.3g}{extra}: sqrt(gamma/(pd)) = "
+            f"{math.sqrt(gamma / (p * d)):.3f}, gamma/p = {gamma / p:.3g}")
 
 
 def triangle_frame(log10_d: float, log2_p: int, gamma: float):
     """One frame of :func:`triangle_explorer` (a matplotlib Figure)."""
     d, p = int(round(10**log10_d)), int(2**log2_p)
     sgd, curves = triangle_data(d, p, float(gamma))
-    fig, ax = so.plot_risk_curves(sgd, curves, title=(
-        f"d = {d}, p = {p}, gamma = {gamma}: sqrt(gamma/(pd)) = {math.sqrt(gamma / (p * d)):.3f},"
-        f" gamma/p = {gamma / p:.3g}"))
+    fig, ax = so.plot_risk_curves(sgd, curves, title=_triangle_title(d, p, float(gamma)))
     return fig
 
 
@@ -119,5 +120,104 @@ def plateau_widget() -> LiveWidget:
                       budget_s=8.0)
 
 
-LIVE_WIDGETS = [plateau_widget]
+MAX_SGD_STEPS = 12_000
+"""Cap on the SGD steps of one :func:`triangle_widget` update: ``t_max`` shrinks below 1.5
+when ``1.5 p d / gamma`` exceeds it (about 1 s on one CPU core at d = 1000, p = 8)."""
+
+
+def triangle_compute(log10_d: float, log2_p: int, log10_gamma: float, delta: float,
+                     activation: str):
+    """SGD and the three ODEs at one setting of :func:`triangle_widget` (k = 2, 2 runs).
+
+    Returns
+    -------
+    tuple
+        ``(d, p, gamma, delta, activation, t_max, sgd, curves)``.
+    """
+    d, p = int(round(10**log10_d)), int(2**log2_p)
+    gamma = round(10**log10_gamma, 4)
+    t_max = min(1.5, MAX_SGD_STEPS * gamma / (p * d))
+    sgd, curves = triangle_data(d, p, gamma, t_max=round(t_max, 4), activation=activation,
+                                delta=float(delta))
+    return d, p, gamma, float(delta), activation, t_max, sgd, curves
+
+
+def _triangle_plot(res):
+    d, p, gamma, delta, activation, t_max, sgd, curves = res
+    extra = f", {activation}, Delta = {delta:.3g}"
+    fig, ax = so.plot_risk_curves(sgd, curves, delta=delta,
+                                  title=_triangle_title(d, p, gamma, extra))
+    if t_max < 1.5:
+        ax.text(0.98, 0.02, f"t_max cut to {t_max:.2g} ({MAX_SGD_STEPS} SGD steps)",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3")
+    return fig
+
+
+def triangle_widget() -> LiveWidget:
+    """Live widget: where a setting sits in the triangle of limits (k = 2, 2 SGD runs).
+
+    Controls: log10 d (1 to 3), log2 p (1 to 3), log10 gamma (-1 to 0.6), Delta (0 to 0.2),
+    activation (erf or square). SGD (dots) against the high-d, gradient-flow and mean-field
+    ODEs (lines) up to t = 1.5, shortened when the run would need more than
+    :data:`MAX_SGD_STEPS` steps. The square activation diverges at large gamma/p (a message,
+    not a figure).
+
+    Returns
+    -------
+    LiveWidget
+    """
+    ctrls = {
+        "log10_d": controls.float_slider("log10 d", 2.0, 1.0, 3.0, step=0.25),
+        "log2_p": controls.int_slider("log2 p", 2, 1, 3),
+        "log10_gamma": controls.float_slider("log10 gamma", 0.0, -1.0, 0.6, step=0.1),
+        "delta": controls.float_slider("Delta", 0.0, 0.0, 0.2, step=0.02),
+        "activation": controls.dropdown("activation", ["erf", "square"]),
+    }
+    return LiveWidget(triangle_compute, _triangle_plot, ctrls,
+                      title="Triangle of limits: SGD against the high-d, gradient-flow and "
+                            "mean-field ODEs", budget_s=4.0)
+
+
+@lru_cache(maxsize=64)
+def specialization_compute(p: int, gamma: float, seed: int, t_max: float = 40.0):
+    """Cosines of :func:`mfteach.sgd_odes.specialization` (k = 2, d = 10, erf, Delta = 0)."""
+    c_ode, c_sgd, _, _ = so.specialization(p=p, k=2, d=10, gamma=float(gamma), t_max=t_max,
+                                           n_save=41, dt=0.2, generator=int(seed))
+    return p, float(gamma), int(seed), c_ode, c_sgd
+
+
+def _specialization_plot(res):
+    p, gamma, seed, c_ode, c_sgd = res
+    fig, ax = so.plot_cosines(c_ode, c_sgd,
+                              title=f"p = {p}, gamma = {gamma:.3g}, seed {seed}, d = 10")
+    return fig
+
+
+def specialization_widget() -> LiveWidget:
+    r"""Live widget: specialisation of the p student neurons onto k = 2 teachers (Fig. 2 left).
+
+    Each neuron's cosines :math:`M_{jr}/\sqrt{Q_{jj}P_{rr}}` with the two teachers, from
+    t = 0 to t = 40: gradient-flow ODE (lines, squares at the end) against one SGD run
+    (dots) from the same initial weights, d = 10, erf, Delta = 0. Controls: p (2 to 10),
+    gamma (0.05 to 1, log scale), seed (0 to 5, the initial weights and the SGD samples).
+
+    The paper's Fig. 2 (left) uses p = 10, gamma = 0.05 (80 000 SGD steps, about 3 s on one
+    CPU core); the defaults p = 4, gamma = 0.5 (3 200 steps) keep an update interactive, and
+    gamma/p stays small enough that SGD follows the gradient-flow ODE.
+
+    Returns
+    -------
+    LiveWidget
+    """
+    ctrls = {
+        "p": controls.int_slider("width p", 4, 2, 10),
+        "gamma": controls.float_log_slider("learning rate gamma", 0.5, 0.05, 1.0),
+        "seed": controls.int_slider("seed", 0, 0, 5),
+    }
+    return LiveWidget(specialization_compute, _specialization_plot, ctrls,
+                      title="Specialisation: neuron cosines with the two teachers",
+                      budget_s=5.0)
+
+
+LIVE_WIDGETS = [triangle_widget, plateau_widget, specialization_widget]
 EXPLORERS = [triangle_explorer]

@@ -60,3 +60,26 @@ def test_every_chapter_has_a_static_explorer(module):
     """DESIGN.md: each chapter has at least one explorer that works without a kernel."""
     mod = importlib.import_module(module)
     assert list(getattr(mod, "EXPLORERS", [])), f"{module} lists no EXPLORERS"
+
+
+def _unlabelled_axes(figure) -> list[str]:
+    """Data axes of ``figure`` without an x or y label (colorbars and empty axes excluded)."""
+    bad = []
+    for i, ax in enumerate(figure.axes):
+        if ax.get_label() == "<colorbar>" or not ax.axison:
+            continue
+        if not (ax.lines or ax.collections or ax.images or ax.patches):
+            continue
+        if not ax.get_xlabel().strip() or not ax.get_ylabel().strip():
+            bad.append(f"axes {i} ({ax.get_title() or 'untitled'}): "
+                       f"xlabel={ax.get_xlabel()!r}, ylabel={ax.get_ylabel()!r}")
+    return bad
+
+
+@pytest.mark.parametrize("builder", REGISTRY.live, ids=builder_id)
+def test_live_widget_axes_are_labelled(builder):
+    widget = builder()
+    result = widget.render(**widget.default_values())
+    assert result.figure is not None, result.message
+    bad = _unlabelled_axes(result.figure)
+    assert not bad, f"{builder_id(builder)}: " + "; ".join(bad)
