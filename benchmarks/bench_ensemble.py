@@ -19,18 +19,13 @@ Run ``python benchmarks/bench_ensemble.py [--quick]`` or ``make bench``.
 from __future__ import annotations
 
 import sys
-import time
 
 import torch
+from _timing import best_time
 
 from mfteach.device import disable_tf32
 from mfteach.models import TwoLayer, teacher_data
 from mfteach.training import train
-
-
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
 
 
 def step_flops(B: int, n: int, N: int, d: int) -> float:
@@ -38,17 +33,6 @@ def step_flops(B: int, n: int, N: int, d: int) -> float:
     return 4.0 * B * n * N * (d + 1)
 
 
-def _time(fn, device: str, repeats: int) -> float:
-    """Best wall-clock time of ``repeats`` calls (after one warm-up call)."""
-    fn()
-    _sync(device)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def mm_reference(device: str, size: int, repeats: int = 3) -> float:
@@ -56,7 +40,7 @@ def mm_reference(device: str, size: int, repeats: int = 3) -> float:
     g = torch.Generator(device=device).manual_seed(0)
     A = torch.randn(size, size, generator=g, device=device)
     Bm = torch.randn(size, size, generator=g, device=device)
-    t = _time(lambda: torch.mm(A, Bm), device, repeats)
+    t = best_time(lambda: torch.mm(A, Bm), device, repeats)
     return 2.0 * size**3 / t
 
 
@@ -78,8 +62,8 @@ def compare(device: str, *, B: int, width: int, d: int, n: int, steps: int,
             model = TwoLayer.from_params(W0[b], a0[b], activation="relu", parametrization="mf")
             train(model, X, y, lr=lr, steps=steps, record_every=steps)
 
-    t_batched = _time(batched, device, repeats)
-    t_loop = _time(looped, device, max(1, repeats - 1))
+    t_batched = best_time(batched, device, repeats)
+    t_loop = best_time(looped, device, max(1, repeats - 1))
     flops = step_flops(B, n, width, d) * steps
     return {
         "config": f"B={B} width={width} d={d} n={n} steps={steps} float32",

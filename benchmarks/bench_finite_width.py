@@ -11,29 +11,12 @@ run (the issue quotes about 411 G normals/s on an H100 in float32).
 from __future__ import annotations
 
 import math
-import time
 
 import torch
+from _timing import best_time
 
 from mfteach.device import default_device
 from mfteach.finite_width import sample_outputs
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _best_time(fn, device: torch.device, repeats: int) -> float:
-    fn()  # warm-up (allocator, kernels)
-    _sync(device)
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def run(quick: bool = False) -> dict:
@@ -55,7 +38,7 @@ def run(quick: bool = False) -> dict:
     x = torch.ones(1, d, dtype=dtype, device=device)
 
     buf = torch.empty(rng_numel, dtype=dtype, device=device)
-    t_rng = _best_time(lambda: torch.randn(rng_numel, generator=g, out=buf, device=device,
+    t_rng = best_time(lambda: torch.randn(rng_numel, generator=g, out=buf, device=device,
                                            dtype=dtype), device, repeats)
     rng_rate = rng_numel / t_rng
 
@@ -63,7 +46,7 @@ def run(quick: bool = False) -> dict:
         return sample_outputs(x, activation="relu", width=width, n_samples=n_samples,
                               generator=g, device=device, dtype=dtype)
 
-    t_vec = _best_time(vectorised, device, repeats)
+    t_vec = best_time(vectorised, device, repeats)
     vec_normals = n_samples * 2 * width  # u and a
     vec_rate = vec_normals / t_vec
 
@@ -75,7 +58,7 @@ def run(quick: bool = False) -> dict:
             out[s] = a @ torch.relu(W @ x[0] / math.sqrt(d)) / math.sqrt(width)
         return out
 
-    t_naive = _best_time(naive, device, 1 if not quick else 1)
+    t_naive = best_time(naive, device, 1 if not quick else 1)
     naive_normals = n_naive * (width * d + width)
     naive_rate = naive_normals / t_naive
     nets_vec = n_samples / t_vec

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # benchmarks share benchmarks/_timing.py
 
 
 def machine() -> dict:

@@ -1,0 +1,26 @@
+"""Timing helpers shared by the benchmarks: synchronise CUDA around every measurement."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+def sync(device) -> None:
+    """Wait for queued CUDA work on ``device`` (a no-op on the CPU)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(fn, device, repeats: int) -> float:
+    """Best wall-clock time of ``repeats`` calls of ``fn`` after one warm-up call."""
+    fn()
+    sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return best
