@@ -237,9 +237,8 @@ def test_ode_vs_sgd_within_sqrt_gamma_over_pd(seed):
     diff = sgd.risk - ode.risk  # (runs, T)
     # mean over runs: zero up to MC error and an O(gamma/(pd)) = O(eps^2) bias
     assert_mc_close(diff[:, 1:], torch.zeros(3, dtype=F64), atol_bias=eps**2)
-    # single runs: |Omega_sgd - Omega_ode|_inf = O(eps) (constant measured < 1 here; 3x slack)
-    dev = (sgd.Q - ode.Q).abs().amax(dim=(-1, -2, -3))
-    assert float(dev.max()) < 3 * eps
+    # The O(eps) size of single-run deviations is tested by its fitted rate in the next test
+    # (Thm 1's constant C e^{CT} is unknown, so a fixed multiple of eps would be tuned).
 
 
 def test_sgd_error_scales_like_sqrt_gamma_over_pd(seed):

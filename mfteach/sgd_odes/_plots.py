@@ -28,11 +28,7 @@ def plot_risk_curves(sgd=None, curves: dict | None = None, *, delta: float = 0.0
     -------
     (Figure, Axes)
     """
-    if ax is None:
-        fig = Figure(figsize=(5.2, 3.6), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
+    fig, ax = _new_ax(ax, (5.2, 3.6))
     if sgd is not None:
         r = (sgd.risk - delta / 2).reshape(-1, sgd.risk.shape[-1]).detach().cpu().double()
         m = r.mean(0)
@@ -70,11 +66,7 @@ def plot_cosines(cos_ode, cos_sgd=None, *, ax=None, title: str = ""):
     -------
     (Figure, Axes)
     """
-    if ax is None:
-        fig = Figure(figsize=(4.2, 4.0), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
+    fig, ax = _new_ax(ax, (4.2, 4.0))
     c = cos_ode.detach().cpu()
     for j in range(c.shape[1]):
         ax.plot(c[:, j, 0], c[:, j, 1], "-", color=f"C{j % 10}", lw=1.2)
