@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,16 +27,76 @@ __all__ = [
     "check_tensor",
     "check_same_device_dtype",
     "check_floating_dtype",
+    "check_budget",
+    "max_bytes",
     "fail",
 ]
+
+#: Largest allocation (bytes) a public routine attempts before refusing, unless the
+#: environment variable ``MFTEACH_MAX_BYTES`` says otherwise (e.g. ``4e11`` on a large GPU).
+DEFAULT_MAX_BYTES = 32 * 2**30
+#: Largest number of elementary steps (SGD steps, ODE steps, training steps) a public routine
+#: runs before refusing, unless ``MFTEACH_MAX_STEPS`` says otherwise.
+DEFAULT_MAX_STEPS = 10**9
 
 
 def _show(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return (f"a tensor of shape {tuple(value.shape)}, dtype {value.dtype}, "
                 f"device {value.device}")
-    text = repr(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "shape"):
+        return f"a numpy array of shape {tuple(value.shape)}, dtype {value.dtype}"
+    text = " ".join(repr(value).split())  # one line, whatever the repr
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _env_limit(var: str, default: float) -> float:
+    raw = os.environ.get(var)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"The environment variable {var} must be a number. Got {raw!r}.")
+    if not value > 0:
+        raise ValueError(f"The environment variable {var} must be positive. Got {raw!r}.")
+    return value
+
+
+def max_bytes() -> float:
+    """The allocation limit in bytes (``MFTEACH_MAX_BYTES``, default 32 GiB)."""
+    return _env_limit("MFTEACH_MAX_BYTES", DEFAULT_MAX_BYTES)
+
+
+def _human(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.3g} PiB"
+
+
+def check_budget(name: str, fn: str, value: Any, *, nbytes: float | None = None,
+                 steps: float | None = None) -> None:
+    """Refuse a call whose size would allocate more than :func:`max_bytes` or run more than
+    ``MFTEACH_MAX_STEPS`` elementary steps, naming the argument that makes it so.
+
+    ``nbytes`` is the estimated peak allocation and ``steps`` the number of elementary steps
+    (either may be omitted). The limits are documented in ``CONTRIBUTING.md`` and can be
+    raised through the environment variables for a machine that can afford it.
+    """
+    if nbytes is not None:
+        limit = max_bytes()
+        if not math.isfinite(nbytes) or nbytes > limit:
+            fail(name, fn, f"small enough to fit the memory limit of {_human(limit)}", value,
+                 hint=f"That call would allocate about {_human(nbytes)}; reduce {name!r} or "
+                      f"raise MFTEACH_MAX_BYTES.")
+    if steps is not None:
+        limit = _env_limit("MFTEACH_MAX_STEPS", DEFAULT_MAX_STEPS)
+        if not math.isfinite(steps) or steps > limit:
+            fail(name, fn, f"small enough to run at most {limit:.3g} steps", value,
+                 hint=f"That call would run about {steps:.3g} steps; reduce {name!r} or "
+                      f"raise MFTEACH_MAX_STEPS.")
 
 
 def fail(name: str, fn: str, rule: str, value: Any, *, exc: type[Exception] = ValueError,
@@ -98,10 +159,15 @@ def check_choice(value: Any, name: str, fn: str, choices: Iterable[str]) -> str:
     return value
 
 
+_SUPPORTED = (torch.float32, torch.float64)
+
+
 def check_floating_dtype(dtype: Any, name: str, fn: str) -> torch.dtype:
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        fail(name, fn, "a floating torch.dtype such as torch.float32 or torch.float64", dtype,
-             exc=TypeError)
+    """``torch.float32`` or ``torch.float64``: half precisions are refused at the boundary
+    (the closed forms and statistics lose all their digits in them, and many torch CPU ops do
+    not implement them)."""
+    if not isinstance(dtype, torch.dtype) or dtype not in _SUPPORTED:
+        fail(name, fn, "torch.float32 or torch.float64", dtype, exc=TypeError)
     return dtype
 
 
@@ -113,9 +179,13 @@ def check_tensor(x: Any, name: str, fn: str, *, ndim: int | tuple[int, ...] | No
     ``shape`` may contain ``None`` for free axes, e.g. ``(None, d)``.
     """
     if not isinstance(x, torch.Tensor):
-        fail(name, fn, "a torch.Tensor", x, exc=TypeError)
-    if floating and not x.dtype.is_floating_point:
-        fail(name, fn, "a floating-point tensor (float32 or float64)", x, exc=TypeError)
+        hint = ("Convert it with torch.as_tensor(x)."
+                if type(x).__module__ == "numpy" or isinstance(x, (list, tuple)) else "")
+        fail(name, fn, "a torch.Tensor", x, exc=TypeError, hint=hint)
+    if floating and x.dtype not in _SUPPORTED:
+        fail(name, fn, "a floating-point tensor (float32 or float64)", x, exc=TypeError,
+             hint="Convert it with x.double() or x.float()." if x.dtype.is_floating_point
+             else "")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:

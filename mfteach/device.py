@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
 import torch
 
-from ._checks import check_floating_dtype, fail
+from ._checks import check_floating_dtype, check_int, fail
 
 __all__ = ["default_device", "resolve_device", "resolve_dtype", "as_generator",
-           "disable_tf32"]
+           "spawn_generators", "disable_tf32"]
+
+#: Seeds are 64-bit (``torch.Generator.manual_seed`` takes an unsigned 64-bit integer).
+MAX_SEED = 2**64 - 1
 
 
 def default_device() -> torch.device:
@@ -70,7 +74,8 @@ def as_generator(seed_or_generator: int | torch.Generator | None,
     Parameters
     ----------
     seed_or_generator : int or torch.Generator
-        A non-negative seed, or an existing generator (returned as is, so draws continue).
+        A seed in ``[0, 2**64 - 1]``, or an existing generator (returned as is, so draws
+        continue).
     device : torch.device or str, optional
         Where the random numbers are drawn; CPU by default.
 
@@ -80,7 +85,7 @@ def as_generator(seed_or_generator: int | torch.Generator | None,
         When given anything other than an int or a generator (``None`` included: randomness is
         never hidden in mfteach).
     ValueError
-        For a negative seed, or a generator on another device.
+        For a seed outside ``[0, 2**64 - 1]``, or a generator on another device.
 
     Examples
     --------
@@ -99,11 +104,59 @@ def as_generator(seed_or_generator: int | torch.Generator | None,
                                                              numbers.Integral):
         fail("generator", fn, "an int seed or a torch.Generator", seed_or_generator,
              exc=TypeError)
-    if seed_or_generator < 0:
-        fail("generator", fn, "a non-negative int seed", seed_or_generator)
+    if not 0 <= seed_or_generator <= MAX_SEED:
+        fail("generator", fn, "an int seed in [0, 2**64 - 1]", seed_or_generator)
     g = torch.Generator(device=dev)
     g.manual_seed(int(seed_or_generator))
     return g
+
+
+def spawn_generators(generator: int | torch.Generator, n: int,
+                     device: torch.device | str | None = None,
+                     fn: str = "mfteach.spawn_generators") -> list[torch.Generator]:
+    """Derive ``n`` independent generators from one seed or generator.
+
+    Streams are derived with :class:`numpy.random.SeedSequence`, never by arithmetic on a seed
+    (``seed + 1`` would make seed ``s + 1``'s first stream equal seed ``s``'s second). An int
+    seed is the entropy of the sequence; a ``torch.Generator`` contributes one 64-bit draw
+    (so it advances, and the same generator state gives the same children).
+
+    Parameters
+    ----------
+    generator : int or torch.Generator
+        The parent seed or generator.
+    n : int
+        How many children (>= 1).
+    device : torch.device or str, optional
+        Device of the children (CPU by default). A parent generator may live on any device.
+
+    Returns
+    -------
+    list of torch.Generator
+        ``n`` generators on ``device``; child ``i`` depends only on the parent and ``i``.
+
+    Examples
+    --------
+    >>> a, b = spawn_generators(0, 2)
+    >>> float(torch.rand(1, generator=a)) != float(torch.rand(1, generator=b))
+    True
+    >>> c, _ = spawn_generators(0, 2)
+    >>> float(torch.rand(1, generator=c)) == float(torch.rand(1, generator=spawn_generators(0, 2)[0]))
+    True
+    """
+    n = check_int(n, "n", fn, min=1)
+    dev = resolve_device(device, fn)
+    if isinstance(generator, torch.Generator):
+        entropy = int(torch.randint(0, 2**62, (1,), generator=generator,
+                                    device=generator.device).item())
+    else:
+        entropy = as_generator(generator, None, fn).initial_seed()
+    out = []
+    for child in np.random.SeedSequence(entropy).spawn(n):
+        g = torch.Generator(device=dev)
+        g.manual_seed(int(child.generate_state(1, np.uint64)[0]))
+        out.append(g)
+    return out
 
 
 def disable_tf32() -> None:

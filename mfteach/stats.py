@@ -35,7 +35,8 @@ class MCEstimate:
 class SlopeFit:
     r"""Least-squares fit of :math:`\log y = \text{intercept} + \text{slope}\,\log x`.
 
-    ``stderr`` is the usual OLS standard error of the slope (``nan`` with two points).
+    ``stderr`` is the usual OLS standard error of the slope; it needs at least three points
+    (two points fix a line exactly and leave no residual to estimate the error from).
     """
 
     slope: float
@@ -74,7 +75,13 @@ def fit_loglog_slope(x, y) -> SlopeFit:
 
     Parameters
     ----------
-    x, y : array-like of positive numbers, same length (at least 2)
+    x, y : array-like of positive numbers, same length (at least 3)
+
+    Raises
+    ------
+    ValueError
+        With fewer than 3 points (the slope's standard error is undefined with 2), unequal
+        lengths, non-positive or non-finite values, or a constant ``x``.
 
     Examples
     --------
@@ -85,8 +92,9 @@ def fit_loglog_slope(x, y) -> SlopeFit:
     fn = "mfteach.stats.fit_loglog_slope"
     xa = np.asarray(torch.as_tensor(x).detach().cpu(), dtype=np.float64).ravel()
     ya = np.asarray(torch.as_tensor(y).detach().cpu(), dtype=np.float64).ravel()
-    if xa.size < 2:
-        fail("x", fn, "an array of at least 2 points", xa.tolist())
+    if xa.size < 3:
+        fail("x", fn, "an array of at least 3 points (a slope's standard error needs a "
+             "residual)", xa.tolist())
     if ya.size != xa.size:
         fail("y", fn, f"an array of the same length as x ({xa.size})", ya.tolist())
     if not (np.all(np.isfinite(xa)) and np.all(xa > 0)):
@@ -94,15 +102,14 @@ def fit_loglog_slope(x, y) -> SlopeFit:
     if not (np.all(np.isfinite(ya)) and np.all(ya > 0)):
         fail("y", fn, "finite and positive", ya.tolist())
     lx, ly = np.log(xa), np.log(ya)
+    sxx = float(((lx - lx.mean()) ** 2).sum())
+    if not sxx > 0:
+        fail("x", fn, "an array with at least two distinct values", xa.tolist())
     A = np.stack([np.ones_like(lx), lx], axis=1)
     coef, *_ = np.linalg.lstsq(A, ly, rcond=None)
     n = lx.size
-    if n > 2:
-        resid = ly - A @ coef
-        s2 = float(resid @ resid) / (n - 2)
-        se = math.sqrt(s2 / float(((lx - lx.mean()) ** 2).sum()))
-    else:
-        se = float("nan")
+    resid = ly - A @ coef
+    se = math.sqrt(float(resid @ resid) / (n - 2) / sxx)
     return SlopeFit(slope=float(coef[1]), stderr=se, intercept=float(coef[0]), n_points=n)
 
 
