@@ -6,25 +6,35 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mfteach-installed
 VENDOR := web_static/vendor/.stamp
-# The CPU wheel of torch; users with a CUDA build install theirs first (see README).
+# The CPU wheel of torch. It comes from PyTorch's own CPU index when that answers within a few
+# seconds (the default index would pull the multi-GB CUDA build on Linux), else from the default
+# index. A CUDA user overrides both: `make book TORCH_SPEC=torch TORCH_INDEX=` (see README).
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONUNBUFFERED := 1
 export MPLBACKEND := Agg
 # The chapters' many small batched matmuls run fastest on one thread (threads synchronise per op).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test test-unit test-notebooks test-browser assignments bench lint chromium clean help
+.PHONY: book test test-unit test-notebooks test-browser assignments bench gpu-check lint chromium \
+	clean help
 
 help:
 	@echo "make book         build the book into _build/html (executes every chapter)"
 	@echo "make test         unit tests, widget sweep, notebooks (nbval), grader, browser tests"
 	@echo "make assignments  write student and autograder versions of the assignments"
 	@echo "make bench        run the benchmarks, print ratios, write benchmarks/results/*.json"
+	@echo "make gpu-check    on a CUDA machine: gpu tests (CUDA vs CPU) + CUDA benchmarks, JSON"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+	@if [ -n "$(TORCH_INDEX)" ]; then \
+	  $(BIN)/python -m pip install -q --no-deps --index-url "$(TORCH_INDEX)" --timeout 5 \
+	    --retries 0 "$(TORCH_SPEC)" >/dev/null 2>&1 \
+	  && echo "torch from $(TORCH_INDEX)" \
+	  || echo "$(TORCH_INDEX) not reachable: torch from the default index"; fi
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" 2>&1 | grep -v "is ignored" || true
 	$(BIN)/python -m pip install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
 	$(BIN)/python -c "import torch, mfteach, jupyter_book, otter, playwright, nbval"
@@ -34,6 +44,8 @@ $(VENDOR): tools/vendor_js.sh
 	bash tools/vendor_js.sh web_static/vendor
 	touch $@
 
+# The static build: live widgets render disabled, with a "run in Jupyter" notice.
+book: export MFTEACH_STATIC_BUILD := 1
 book: $(STAMP) $(VENDOR)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Built: $(abspath _build/html/index.html)"
@@ -64,6 +76,10 @@ test: $(STAMP) $(VENDOR) chromium book
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# One call on a GPU machine (no registry there: it uses the machine's own torch and the tree).
+gpu-check:
+	bash tools/gpu_check.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check mfteach tests benchmarks tools

@@ -46,9 +46,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument("--only", default=None, help="run only bench_<ONLY>.py")
+    parser.add_argument("--out", default=str(HERE / "results"), help="folder for the JSON")
     args = parser.parse_args(argv)
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     files = sorted(HERE.glob("bench_*.py"))
     if args.only:
         files = [f for f in files if f.stem == f"bench_{args.only}"]
