@@ -57,7 +57,8 @@ def _env_limit(var: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"The environment variable {var} must be a number. Got {raw!r}.")
+        raise ValueError(
+            f"The environment variable {var} must be a number. Got {raw!r}.") from None
     if not value > 0:
         raise ValueError(f"The environment variable {var} must be positive. Got {raw!r}.")
     return value

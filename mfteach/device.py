@@ -50,6 +50,9 @@ def resolve_device(device: torch.device | str | None, fn: str = "mfteach") -> to
         fail("device", fn, "an available device", device,
              hint="No CUDA device is visible: install a CUDA build of torch, or use "
                   "device='cpu'.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        fail("device", fn, f"an available device (cuda:0 to cuda:{torch.cuda.device_count() - 1})",
+             device)
     if dev.type not in {"cpu", "cuda"}:
         fail("device", fn, "'cpu' or 'cuda'", device)
     return dev
@@ -126,7 +129,7 @@ def spawn_generators(generator: int | torch.Generator, n: int,
     generator : int or torch.Generator
         The parent seed or generator.
     n : int
-        How many children (>= 1).
+        How many children (1 to 10**7: each child is a generator object).
     device : torch.device or str, optional
         Device of the children (CPU by default). A parent generator may live on any device.
 
@@ -140,11 +143,11 @@ def spawn_generators(generator: int | torch.Generator, n: int,
     >>> a, b = spawn_generators(0, 2)
     >>> float(torch.rand(1, generator=a)) != float(torch.rand(1, generator=b))
     True
-    >>> c, _ = spawn_generators(0, 2)
-    >>> float(torch.rand(1, generator=c)) == float(torch.rand(1, generator=spawn_generators(0, 2)[0]))
+    >>> c, d = spawn_generators(0, 2), spawn_generators(0, 2)  # same parent, same children
+    >>> float(torch.rand(1, generator=c[0])) == float(torch.rand(1, generator=d[0]))
     True
     """
-    n = check_int(n, "n", fn, min=1)
+    n = check_int(n, "n", fn, min=1, max=10**7)
     dev = resolve_device(device, fn)
     if isinstance(generator, torch.Generator):
         entropy = int(torch.randint(0, 2**62, (1,), generator=generator,

@@ -40,11 +40,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_float, check_int, fail
+from ._checks import (
+    check_bool,
+    check_budget,
+    check_choice,
+    check_float,
+    check_int,
+    check_same_device_dtype,
+    check_tensor,
+    fail,
+)
 from .device import as_generator, resolve_device, resolve_dtype
-from .models import TEACHER_KINDS, TwoLayer, teacher_data
+from .models import TEACHER_KINDS, TwoLayer, _largest, teacher_data
 from .stats import SlopeFit, fit_loglog_slope, mc_estimate
-from .training import relative_change, relative_ntk_change, snapshot, train
+from .training import _check_lr, relative_change, relative_ntk_change, snapshot, train
 
 __all__ = [
     "PARAMETRIZATIONS",
@@ -73,6 +82,7 @@ ACTIVATIONS = ("relu", "tanh", "erf")
 """Activations with a stated kernel-change exponent (ReLU non-smooth, the others smooth)."""
 
 _SMOOTH = ("tanh", "erf")
+_MAX_WIDTH = 2**63 - 1  # the largest tensor dimension
 
 
 def _fn(name: str) -> str:
@@ -151,7 +161,7 @@ def output_scale(width: int, parametrization: str) -> float:
     Parameters
     ----------
     width : int
-        Number :math:`N \ge 1` of neurons.
+        Number :math:`N \ge 1` of neurons, at most :math:`2^{63} - 1` (a tensor dimension).
     parametrization : {"ntk", "mf"}
 
     Returns
@@ -161,7 +171,8 @@ def output_scale(width: int, parametrization: str) -> float:
     Raises
     ------
     TypeError, ValueError
-        For a non-integer or non-positive ``width`` or an unknown ``parametrization``.
+        For a non-integer, non-positive or larger-than-int64 ``width`` or an unknown
+        ``parametrization``.
 
     Notes
     -----
@@ -174,7 +185,7 @@ def output_scale(width: int, parametrization: str) -> float:
     (0.1, 0.01)
     """
     fn = _fn("output_scale")
-    width = check_int(width, "width", fn, min=1)
+    width = check_int(width, "width", fn, min=1, max=_MAX_WIDTH)
     check_choice(parametrization, "parametrization", fn, PARAMETRIZATIONS)
     return 1.0 / math.sqrt(width) if parametrization == "ntk" else 1.0 / width
 
@@ -195,7 +206,9 @@ def frobenius_relative_change(after: Tensor, before: Tensor) -> Tensor:
     Raises
     ------
     TypeError, ValueError
-        For non-tensors, fewer than two dimensions, different shapes or a zero ``before``.
+        For non-tensors, non-finite or non-float32/float64 tensors, fewer than two
+        dimensions, different shapes, dtypes or devices, a zero ``before``, or a ratio too
+        large for the dtype.
 
     Notes
     -----
@@ -211,17 +224,27 @@ def frobenius_relative_change(after: Tensor, before: Tensor) -> Tensor:
     """
     fn = _fn("frobenius_relative_change")
     for name, x in (("after", after), ("before", before)):
-        if not isinstance(x, torch.Tensor):
-            fail(name, fn, "a torch.Tensor", x, exc=TypeError)
+        check_tensor(x, name, fn)
         if x.ndim < 2:
             fail(name, fn, "a tensor of shape (B, ...) with at least 2 dimensions", x)
     if after.shape != before.shape:
-        fail("after", fn, f"a tensor of the same shape as before {tuple(before.shape)}", after)
+        fail("after", fn, f"a tensor of the same shape as 'before' {tuple(before.shape)}",
+             after)
+    check_same_device_dtype(fn, before=before, after=after)
+    if before.shape[0] == 0 or before[0].numel() == 0:
+        fail("before", fn, "non-zero for every network (a non-empty tensor)", before)
     dims = tuple(range(1, before.ndim))
-    norm0 = torch.linalg.vector_norm(before, dim=dims)
-    if bool((norm0 == 0).any()):
+    # Divide by a power of 2 of the size of `before` (exact), so that huge entries whose
+    # squares overflow still give the ratio.
+    amax = before.abs().amax(dim=dims, keepdim=True)
+    if bool((amax == 0).any()):
         fail("before", fn, "non-zero for every network", before)
-    return torch.linalg.vector_norm(after - before, dim=dims) / norm0
+    scale = torch.exp2(torch.floor(torch.log2(amax)))
+    norm0 = torch.linalg.vector_norm(before / scale, dim=dims)
+    out = torch.linalg.vector_norm(after / scale - before / scale, dim=dims) / norm0
+    if not bool(torch.isfinite(out).all()):
+        fail("after", fn, f"such that the relative change is finite in {after.dtype}", after)
+    return out
 
 
 @dataclass(frozen=True)
@@ -282,6 +305,8 @@ class WidthSweep:
 
     def summary(self, digits: int = 2) -> str:
         """The fitted slopes with their standard errors, rounded, next to the predictions."""
+        digits = check_int(digits, "digits", "mfteach.lazy_vs_meanfield.WidthSweep.summary",
+                           min=1, max=17)
         pw = predicted_slope("weights", self.parametrization, self.activation)
         pk = predicted_slope("kernel", self.parametrization, self.activation)
         return (f"{self.parametrization:>3}: weight slope {self.weight_fit.slope:+.{digits}f}"
@@ -290,20 +315,42 @@ class WidthSweep:
                 f" (theory {pk:+.2f})")
 
 
-def _generator(generator, fn: str) -> torch.Generator:
-    """A generator drawing data then networks in turn; an int seed draws on the CPU."""
+def _generator(generator, dev: torch.device, fn: str) -> torch.Generator:
+    """A generator drawing data then networks in turn; an int seed draws on the CPU, a
+    generator on the CPU or on ``dev``."""
     if isinstance(generator, torch.Generator):
+        if generator.device.type not in ("cpu", dev.type):
+            fail("generator", fn, f"a generator on the cpu or on {dev.type}", generator,
+                 hint=f"It lives on {generator.device}; pass an int seed instead.")
         return generator
     return as_generator(generator, "cpu", fn)
 
 
 def _check_widths(widths, fn: str) -> tuple[int, ...]:
+    rule = "a list of at least 3 increasing ints >= 1 (a fitted slope needs 3 points)"
+    if isinstance(widths, (torch.Tensor, np.ndarray)) and widths.ndim == 1 and not (
+            widths.dtype.is_floating_point if isinstance(widths, torch.Tensor)
+            else widths.dtype.kind == "f"):
+        widths = widths.tolist()
     if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
-        fail("widths", fn, "a list of at least 2 increasing ints >= 1", widths, exc=TypeError)
+        fail("widths", fn, rule, widths, exc=TypeError)
     out = tuple(check_int(w, "widths", fn, min=1) for w in widths)
-    if len(out) < 2 or any(b <= a for a, b in zip(out, out[1:])):
-        fail("widths", fn, "a list of at least 2 increasing ints >= 1", widths)
+    if len(out) < 3 or any(b <= a for a, b in zip(out, out[1:])):
+        fail("widths", fn, rule, widths)
     return out
+
+
+def _check_sizes(fn: str, *, widths: Sequence[int], n_networks: int, n_samples: int, d: int,
+                 steps: int, record_every: int, dt: torch.dtype, extra: int = 0) -> None:
+    """Refuse a run beyond the memory or step limits, naming the argument responsible."""
+    N, it = max(widths), dt.itemsize
+    # data, parameters, activations and gradients, tangent kernels: the largest size is named
+    _largest(fn, it * (3.0 * n_samples * (d + 1) + n_networks * (
+        3.0 * N * (d + 1) + 6.0 * n_samples * N + 5.0 * n_samples**2)),
+        widths=N, n_networks=n_networks, n_samples=n_samples, d=d)
+    check_budget("steps", fn, steps, steps=float(steps) * len(widths))
+    check_budget("record_every", fn, record_every, nbytes=it * (
+        steps // record_every + 2) * (n_networks + extra))
 
 
 def width_sweep(widths: Sequence[int], parametrization: str, *, activation: str = "relu",
@@ -329,7 +376,8 @@ def width_sweep(widths: Sequence[int], parametrization: str, *, activation: str 
     Parameters
     ----------
     widths : sequence of int
-        At least two increasing widths, e.g. ``[64, 128, ..., 2048]``.
+        At least three increasing widths, e.g. ``[64, 128, ..., 2048]`` (the slopes are
+        least-squares fits with standard errors, which need three points).
     parametrization : {"ntk", "mf"}
         Under ``"mf"`` the raw step is :math:`\eta N`, so the time :math:`t = \text{steps}
         \times \eta` means the same at every width.
@@ -362,7 +410,10 @@ def width_sweep(widths: Sequence[int], parametrization: str, *, activation: str 
     Raises
     ------
     TypeError, ValueError
-        For bad arguments; :class:`mfteach.training.DivergenceError` if training diverges.
+        For bad arguments (fewer than 3 ``widths``, an ``lr`` whose raw step
+        ``lr * max(widths)`` under ``"mf"`` is not representable in ``dtype``, sizes beyond the
+        memory or step limits of :func:`mfteach._checks.check_budget`, ...);
+        :class:`mfteach.training.DivergenceError` if training diverges.
 
     Notes
     -----
@@ -372,9 +423,9 @@ def width_sweep(widths: Sequence[int], parametrization: str, *, activation: str 
 
     Examples
     --------
-    >>> s = width_sweep([16, 64], "mf", steps=20, n_networks=2, generator=0)
+    >>> s = width_sweep([16, 32, 64], "mf", steps=20, n_networks=2, generator=0)
     >>> s.weight_change.shape, s.loss.shape
-    (torch.Size([2, 2]), torch.Size([2, 6]))
+    (torch.Size([3, 2]), torch.Size([3, 6]))
     """
     fn = _fn("width_sweep")
     widths = _check_widths(widths, fn)
@@ -387,9 +438,13 @@ def width_sweep(widths: Sequence[int], parametrization: str, *, activation: str 
     record_every = check_int(record_every, "record_every", fn, min=1)
     d = check_int(d, "d", fn, min=2)
     n_samples = check_int(n_samples, "n_samples", fn, min=2)
+    check_bool(progress, "progress", fn)
     dev = resolve_device(device, fn)
     dt = resolve_dtype(dtype, fn)
-    g = _generator(generator, fn)
+    lr = _check_lr(lr, fn, dt, max(widths) if parametrization == "mf" else 1.0)
+    _check_sizes(fn, widths=widths, n_networks=n_networks, n_samples=n_samples, d=d,
+                 steps=steps, record_every=record_every, dt=dt)
+    g = _generator(generator, dev, fn)
     X, y = teacher_data(n_samples, d, kind=kind, generator=g, device=dev, dtype=dt)
     dW, dK, losses, t = [], [], [], None
     it = widths
@@ -486,7 +541,9 @@ def particle_trajectory(width: int, parametrization: str, *, activation: str = "
     Raises
     ------
     TypeError, ValueError
-        For bad arguments; :class:`mfteach.training.DivergenceError` if training diverges.
+        For bad arguments (an ``lr`` whose raw step is not representable in ``dtype``, sizes
+        or a number of records beyond the limits of :func:`mfteach._checks.check_budget`);
+        :class:`mfteach.training.DivergenceError` if training diverges.
 
     Notes
     -----
@@ -509,7 +566,14 @@ def particle_trajectory(width: int, parametrization: str, *, activation: str = "
     record_every = check_int(record_every, "record_every", fn, min=1)
     dev = resolve_device(device, fn)
     dt = resolve_dtype(dtype, fn)
-    g = _generator(generator, fn)
+    lr = _check_lr(lr, fn, dt, width if parametrization == "mf" else 1.0)
+    _largest(fn, dt.itemsize * (9.0 * width + 6.0 * n_samples * (width + 3)
+                                + 5.0 * n_samples**2), width=width, n_samples=n_samples)
+    check_budget("steps", fn, steps, steps=steps)
+    # the snapshots of W (N, 2) and a (N,) at every record
+    check_budget("record_every", fn, record_every, nbytes=(steps // record_every + 2)
+                 * 3.0 * width * dt.itemsize)
+    g = _generator(generator, dev, fn)
     X, y = teacher_data(n_samples, 2, kind=kind, generator=g, device=dev, dtype=dt)
     model = TwoLayer(2, width, activation=activation, parametrization=parametrization,
                      generator=g, device=dev, dtype=dt)
@@ -532,11 +596,43 @@ def _np(x: Tensor) -> np.ndarray:
 
 def _check_sweeps(sweeps, fn: str) -> list[WidthSweep]:
     if isinstance(sweeps, WidthSweep):
-        return [sweeps]
+        sweeps = [sweeps]
     if not isinstance(sweeps, Sequence) or not sweeps or not all(
             isinstance(s, WidthSweep) for s in sweeps):
         fail("sweeps", fn, "a WidthSweep or a non-empty list of them", sweeps, exc=TypeError)
+    for s in sweeps:
+        for field in ("t", "loss", "weight_change", "kernel_change"):
+            _check_drawable(getattr(s, field), "sweeps", fn, f"WidthSweep.{field}",
+                            positive=field != "t")
+        for fit in (s.weight_fit, s.kernel_fit):
+            if not all(math.isfinite(v) for v in (fit.slope, fit.stderr, fit.intercept)):
+                fail("sweeps", fn, "sweeps with finite fitted slopes", fit)
     return list(sweeps)
+
+
+def _check_drawable(x: Tensor, name: str, fn: str, what: str, *,
+                    positive: bool = False) -> None:
+    """A result field about to be drawn: finite (and positive on a log axis), never a NaN
+    that matplotlib would silently leave out."""
+    if not isinstance(x, torch.Tensor) or not bool(torch.isfinite(x).all()):
+        fail(name, fn, f"a result with finite {what}", x)
+    if positive and not bool((x > 0).all()):
+        fail(name, fn, f"a result with positive {what} (a logarithmic axis)", x)
+
+
+def _check_ax(ax, fn: str) -> None:
+    from matplotlib.axes import Axes
+
+    if ax is not None and not isinstance(ax, Axes):
+        fail("ax", fn, "a matplotlib Axes or None", ax, exc=TypeError)
+
+
+def _check_traj(traj, fn: str, *, loss: bool = False) -> None:
+    if not isinstance(traj, ParticleTrajectory):
+        fail("traj", fn, "a ParticleTrajectory", traj, exc=TypeError)
+    for field in ("t", "W", "a") + (("loss",) if loss else ()):
+        _check_drawable(getattr(traj, field), "traj", fn, f"ParticleTrajectory.{field}",
+                        positive=field == "loss")
 
 
 def plot_loss_curves(sweeps: WidthSweep | Sequence[WidthSweep]):
@@ -640,15 +736,20 @@ def plot_particles(traj: ParticleTrajectory, ax=None, *, trails: bool = True,
 
     Raises
     ------
-    TypeError
-        If ``traj`` is not a :class:`ParticleTrajectory`.
+    TypeError, ValueError
+        If ``traj`` is not a :class:`ParticleTrajectory` or holds non-finite values, ``ax``
+        is not an Axes, ``trails`` not a bool, or ``lim`` not a positive finite number.
     """
     from matplotlib.collections import LineCollection
 
     from .plotting import particles_2d
 
-    if not isinstance(traj, ParticleTrajectory):
-        fail("traj", _fn("plot_particles"), "a ParticleTrajectory", traj, exc=TypeError)
+    fn = _fn("plot_particles")
+    _check_traj(traj, fn)
+    _check_ax(ax, fn)
+    trails = check_bool(trails, "trails", fn)
+    if lim is not None:
+        lim = check_float(lim, "lim", fn, min=0.0, min_open=True)
     if ax is None:
         from matplotlib.figure import Figure
 
@@ -680,8 +781,7 @@ def plot_training(traj: ParticleTrajectory):
     """
     from matplotlib.figure import Figure
 
-    if not isinstance(traj, ParticleTrajectory):
-        fail("traj", _fn("plot_training"), "a ParticleTrajectory", traj, exc=TypeError)
+    _check_traj(traj, _fn("plot_training"), loss=True)
     fig = Figure(figsize=(8.6, 3.7))  # fixed margins: a layout engine would double the cost
     ax_loss, ax_p = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
     fig.subplots_adjust(left=0.09, right=0.97, bottom=0.14, top=0.9, wspace=0.3)

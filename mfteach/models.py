@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import (
+    check_budget,
     check_choice,
     check_float,
     check_int,
@@ -69,6 +70,12 @@ def _draw_generator(generator, device: torch.device, fn: str) -> torch.Generator
                  hint=f"It lives on {generator.device}; pass an int seed instead.")
         return generator
     return as_generator(generator, "cpu", fn)
+
+
+def _largest(fn: str, nbytes: float, **sizes: int) -> None:
+    """``check_budget`` naming the largest of the size arguments that multiply to ``nbytes``."""
+    name = max(sizes, key=lambda k: sizes[k])
+    check_budget(name, fn, sizes[name], nbytes=nbytes)
 
 
 class TwoLayer(nn.Module):
@@ -114,7 +121,10 @@ class TwoLayer(nn.Module):
     ------
     TypeError, ValueError
         For a non-integer or non-positive ``d``, ``width`` or ``n_networks``, an unknown
-        ``activation`` or ``parametrization``, or a bad ``generator``, ``device`` or ``dtype``.
+        ``activation`` or ``parametrization``, or a bad ``generator``, ``device`` or ``dtype``;
+        also for sizes whose parameters would exceed the memory limit
+        (:func:`mfteach._checks.check_budget`, 32 GiB unless ``MFTEACH_MAX_BYTES`` says
+        otherwise), naming the largest of ``d``, ``width`` and ``n_networks``.
 
     Notes
     -----
@@ -148,6 +158,9 @@ class TwoLayer(nn.Module):
         dev = resolve_device(device, fn)
         dt = resolve_dtype(dtype, fn, default=torch.float32)
         self._configure(activation, parametrization, fn)
+        # the draw, its copy on the device, and the gradients of training
+        _largest(fn, 3.0 * n_networks * width * (d + 1) * dt.itemsize, d=d, width=width,
+                 n_networks=n_networks)
         g = _draw_generator(generator, dev, fn)
         # One draw per network, row b = (W_b, a_b): network b does not depend on n_networks.
         z = torch.randn(n_networks, width * (d + 1), generator=g, device=g.device, dtype=dt)
@@ -194,6 +207,8 @@ class TwoLayer(nn.Module):
         check_tensor(a, "a", fn, ndim=(1, 2))
         if a.ndim == 1:
             a = a.unsqueeze(0)
+        if N < 1 or W.shape[2] < 1:
+            fail("W", fn, "a tensor of shape (B, N, d) or (N, d) with N, d >= 1", W)
         if tuple(a.shape) != (B, N):
             fail("a", fn, f"a tensor of shape ({B}, {N}) matching W of shape "
                  f"{tuple(W.shape)}", a)
@@ -328,11 +343,16 @@ class TwoLayer(nn.Module):
             fail("params", fn, "a dict with keys 'W' (N, d) and 'a' (N,)", params,
                  exc=TypeError)
         W, a = params["W"], params["a"]
+        if not (isinstance(W, torch.Tensor) and isinstance(a, torch.Tensor)):
+            fail("params", fn, "a dict of tensors 'W' (N, d) and 'a' (N,)",
+                 {k: type(v).__name__ for k, v in params.items()}, exc=TypeError)
         if W.ndim != 2 or W.shape[1] != self.d or a.ndim != 1 or a.shape[0] != W.shape[0]:
             fail("params", fn, f"a dict with 'W' of shape (N, {self.d}) and 'a' of shape (N,)",
                  {k: tuple(v.shape) for k, v in params.items()})
-        if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != self.d:
-            fail("x", fn, f"a tensor of shape (n, {self.d})", x)
+        # Values are checked only outside torch.func transforms (no data-dependent branch there).
+        plain = not (isinstance(x, torch.Tensor)
+                     and torch._C._functorch.is_functorch_wrapped_tensor(x))
+        check_tensor(x, "x", fn, shape=(None, self.d), finite=plain)
         N = W.shape[0]
         scale = {"ntk": 1.0 / math.sqrt(N), "standard": 1.0, "mf": 1.0 / N}[self.parametrization]
         phi = self._act.fn(x @ W.T / math.sqrt(self.d))  # (n, N)
@@ -395,6 +415,11 @@ class TwoLayer(nn.Module):
             x2 = x1
         else:
             self._check_x(x2, "x2", fn)
+        n1, n2 = x1.shape[-2], x2.shape[-2]
+        B, N = self.n_networks, self.width
+        # the kernel and its two terms, and the pre-activations with their derivatives
+        check_budget("x1", fn, x1, nbytes=self.W.dtype.itemsize * B * (
+            3.0 * n1 * n2 + 3.0 * (n1 + n2) * N))
         with torch.no_grad():
             h1, h2 = self._preact(x1), self._preact(x2)  # (B, n1, N), (B, n2, N)
             K = torch.zeros(h1.shape[0], h1.shape[1], h2.shape[1], dtype=h1.dtype,
@@ -448,7 +473,9 @@ def teacher_data(n: int, d: int, *, kind: str = "single_index", noise: float = 0
     Raises
     ------
     TypeError, ValueError
-        For bad ``n``, ``d`` (``d >= 2`` for ``"two_index"``), ``kind`` or ``noise``.
+        For bad ``n``, ``d`` (``d >= 2`` for ``"two_index"``), ``kind`` or ``noise`` (at most
+        ``finfo(dtype).max / 1000`` so that the labels stay finite), or sizes beyond the memory
+        limit.
 
     Notes
     -----
@@ -466,11 +493,13 @@ def teacher_data(n: int, d: int, *, kind: str = "single_index", noise: float = 0
     n = check_int(n, "n", fn, min=1)
     d = check_int(d, "d", fn, min=1)
     check_choice(kind, "kind", fn, TEACHER_KINDS)
-    noise = check_float(noise, "noise", fn, min=0.0)
-    if kind == "two_index" and d < 2:
-        fail("d", fn, "an int >= 2 for kind='two_index'", d)
     dev = resolve_device(device, fn)
     dt = resolve_dtype(dtype, fn, default=torch.float32)
+    # |xi| < 40 for every standard normal draw a float can hold: labels stay finite in dt.
+    noise = check_float(noise, "noise", fn, min=0.0, max=float(torch.finfo(dt).max) / 1e3)
+    if kind == "two_index" and d < 2:
+        fail("d", fn, "an int >= 2 for kind='two_index'", d)
+    _largest(fn, 3.0 * n * (d + 1) * dt.itemsize, n=n, d=d)
     g = _draw_generator(generator, dev, fn)
     X = torch.randn(n, d, generator=g, device=g.device, dtype=dt)
     if kind == "single_index":

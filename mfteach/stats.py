@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._checks import check_float, check_int, fail
+from ._checks import check_float, check_int, check_tensor, fail
 
 __all__ = ["MCEstimate", "SlopeFit", "mc_estimate", "fit_loglog_slope", "normal_isf",
            "bonferroni_z"]
@@ -51,23 +51,67 @@ class SlopeFit:
 def mc_estimate(samples: torch.Tensor, dim: int = 0) -> MCEstimate:
     """Mean and standard error of the mean of ``samples`` along ``dim``.
 
+    ``samples`` must be a finite float32/float64 tensor with at least 2 entries along ``dim``
+    (a ``ValueError``/``TypeError`` names it otherwise).
+
     Examples
     --------
     >>> est = mc_estimate(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64))
     >>> float(est.mean), round(float(est.stderr), 6)
     (2.5, 0.645497)
     """
-    if not isinstance(samples, torch.Tensor):
-        fail("samples", "mfteach.stats.mc_estimate", "a torch.Tensor", samples, exc=TypeError)
+    fn = "mfteach.stats.mc_estimate"
+    check_tensor(samples, "samples", fn)
     if samples.ndim == 0:
-        fail("samples", "mfteach.stats.mc_estimate", "a tensor with at least one dimension",
-             samples)
+        fail("samples", fn, "a tensor with at least one dimension", samples)
+    dim = check_int(dim, "dim", fn, min=-samples.ndim, max=samples.ndim - 1)
     n = samples.shape[dim]
     if n < 2:
-        fail("samples", "mfteach.stats.mc_estimate", "at least 2 samples along `dim`", samples)
+        fail("samples", fn, "at least 2 samples along `dim`", samples)
     mean = samples.mean(dim)
     stderr = samples.std(dim, unbiased=True) / math.sqrt(n)
+    if not (bool(torch.isfinite(mean).all()) and bool(torch.isfinite(stderr).all())):
+        # huge but finite samples: the sums overflow; rescale by a power of 2 (exact)
+        amax = samples.abs().amax(dim, keepdim=True)
+        scale = torch.exp2(torch.floor(torch.log2(torch.where(amax > 0, amax,
+                                                              torch.ones_like(amax)))))
+        xs = samples / scale
+        scale = scale.squeeze(dim)
+        mean = xs.mean(dim) * scale
+        stderr = xs.std(dim, unbiased=True) / math.sqrt(n) * scale
+        if not (bool(torch.isfinite(mean).all()) and bool(torch.isfinite(stderr).all())):
+            fail("samples", fn, f"small enough that their standard deviation is finite in "
+                 f"{samples.dtype}", samples)
     return MCEstimate(mean=mean, stderr=stderr, n_samples=n)
+
+
+def _as_float_array(v, name: str, fn: str) -> np.ndarray:
+    """A flat float64 numpy copy of a tensor, array or sequence of real numbers; a one-line
+    ``TypeError`` naming ``name`` for anything else (strings, complex numbers, objects), and a
+    ``ValueError`` for numbers beyond the float64 range."""
+    if isinstance(v, torch.Tensor):
+        if v.is_complex():
+            fail(name, fn, "an array of real numbers", v, exc=TypeError)
+        return v.detach().to("cpu", torch.float64).numpy().ravel()
+    if isinstance(v, (str, bytes)):
+        fail(name, fn, "an array of real numbers", v, exc=TypeError)
+    try:
+        raw = np.asarray(v)
+    except (TypeError, ValueError, OverflowError):
+        fail(name, fn, "an array of real numbers", v, exc=TypeError)
+    if raw.dtype.kind not in "biuf" and raw.dtype != object:
+        fail(name, fn, "an array of real numbers", v, exc=TypeError)
+    try:
+        if raw.dtype == object and not all(
+                isinstance(e, (int, float, np.integer, np.floating)) and not isinstance(e, bool)
+                for e in raw.ravel()):
+            fail(name, fn, "an array of real numbers", v, exc=TypeError)
+        out = raw.astype(np.float64).ravel()
+    except OverflowError:
+        fail(name, fn, "an array of finite real numbers", v)
+    except (TypeError, ValueError):
+        fail(name, fn, "an array of real numbers", v, exc=TypeError)
+    return out
 
 
 def fit_loglog_slope(x, y) -> SlopeFit:
@@ -90,8 +134,7 @@ def fit_loglog_slope(x, y) -> SlopeFit:
     (-1.0, 0.0)
     """
     fn = "mfteach.stats.fit_loglog_slope"
-    xa = np.asarray(torch.as_tensor(x).detach().cpu(), dtype=np.float64).ravel()
-    ya = np.asarray(torch.as_tensor(y).detach().cpu(), dtype=np.float64).ravel()
+    xa, ya = _as_float_array(x, "x", fn), _as_float_array(y, "y", fn)
     if xa.size < 3:
         fail("x", fn, "an array of at least 3 points (a slope's standard error needs a "
              "residual)", xa.tolist())
@@ -140,7 +183,14 @@ def bonferroni_z(m: int = 1, family_rate: float = 1e-6) -> float:
     >>> round(bonferroni_z(1), 2), round(bonferroni_z(100), 2)
     (4.89, 5.73)
     """
-    m = check_int(m, "m", "mfteach.stats.bonferroni_z", min=1)
-    family_rate = check_float(family_rate, "family_rate", "mfteach.stats.bonferroni_z",
-                              min=0.0, max=1.0, min_open=True, max_open=True)
-    return normal_isf(family_rate / (2 * m))
+    fn = "mfteach.stats.bonferroni_z"
+    m = check_int(m, "m", fn, min=1)
+    family_rate = check_float(family_rate, "family_rate", fn, min=0.0, max=1.0,
+                              min_open=True, max_open=True)
+    try:
+        p = family_rate / (2 * m)
+    except OverflowError:
+        p = 0.0
+    if not p > 0:
+        fail("m", fn, "small enough that family_rate / (2 m) is a positive float", m)
+    return normal_isf(p)

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from ._checks import (
     check_bool,
+    check_budget,
     check_float,
     check_int,
     check_same_device_dtype,
@@ -103,14 +104,87 @@ def _apply(params: list, grads: tuple, raw_lr: float) -> None:
             p.add_(g, alpha=-raw_lr)
 
 
+def _check_lr(lr, fn: str, dtype: torch.dtype, lr_scale: float = 1.0,
+              name: str = "lr") -> float:
+    """``lr > 0`` finite, with a raw step ``lr * lr_scale`` representable in ``dtype``.
+
+    A raw step above ``finfo(dtype).max`` cannot even be applied (torch refuses to convert
+    it), and one below ``finfo(dtype).tiny`` rounds the update to nothing: both are refused
+    here with the caller's parameter name.
+    """
+    lr = check_float(lr, name, fn, min=0.0, min_open=True)
+    fi = torch.finfo(dtype)
+    raw = lr * lr_scale
+    if not fi.tiny <= raw <= fi.max:
+        scale = f" * lr_scale ({lr_scale:g})" if lr_scale != 1 else ""
+        fail(name, fn, f"such that the raw step lr{scale} is representable in {dtype} "
+             f"(between {fi.tiny:.3g} and {fi.max:.3g})", lr)
+    return lr
+
+
+def _check_data(model, X, y, fn: str) -> tuple[int, int]:
+    """Model, inputs ``X`` (n, d) with n >= 1 and targets ``y`` (n,) or (B, n); returns
+    ``(n, B)``."""
+    if not isinstance(model, TwoLayer):
+        fail("model", fn, "an mfteach.models.TwoLayer", model, exc=TypeError)
+    B, d = model.n_networks, model.d
+    check_tensor(X, "X", fn, shape=(None, d))
+    n = X.shape[0]
+    if n < 1:
+        fail("X", fn, f"a tensor of shape (n, {d}) with n >= 1 samples", X)
+    check_tensor(y, "y", fn, ndim=(1, 2))
+    if tuple(y.shape) not in {(n,), (B, n)}:
+        fail("y", fn, f"a tensor of shape ({n},) or ({B}, {n}) matching X of shape "
+             f"{tuple(X.shape)} and the model's {B} networks", y)
+    check_same_device_dtype(fn, model=model.W, X=X)
+    check_same_device_dtype(fn, X=X, y=y)
+    return n, B
+
+
+def _check_initial_loss(model: TwoLayer, X: Tensor, yb: Tensor, fn: str) -> Tensor:
+    """The initial losses (B,), refusing inputs or targets that overflow before any step."""
+    with torch.no_grad():
+        out = model._forward(X)  # (B, n)
+        if not bool(torch.isfinite(out.square()).all()):
+            fail("X", fn, f"small enough that the model's squared outputs are finite in "
+                 f"{X.dtype}", X, hint="Rescale the inputs.")
+        loss0 = 0.5 * (out - yb).square().mean(-1)
+    if not bool(torch.isfinite(loss0).all()):
+        fail("y", fn, f"small enough that the squared error is finite in {X.dtype}", yb,
+             hint="Rescale the targets.")
+    return loss0
+
+
+def _eigvalsh_max(K: Tensor, name: str, fn: str, value) -> Tensor:
+    """Largest eigenvalue of each symmetric (B, n, n) matrix, robust to huge entries."""
+    scale = K.abs().amax(dim=(-2, -1), keepdim=True)  # (B, 1, 1)
+    if not bool(torch.isfinite(scale).all()):
+        fail(name, fn, "small enough that the tangent kernel is finite", value)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    try:
+        lam = torch.linalg.eigvalsh(K / scale)
+    except RuntimeError:  # torch.linalg.LinAlgError: no convergence
+        fail(name, fn, "inputs whose tangent kernel has computable eigenvalues", value)
+    return lam * scale[..., 0]  # (B, n)
+
+
+def _max_stable_lr(model: TwoLayer, X: Tensor, fn: str) -> Tensor:
+    wrt = tuple(k for k in ("W", "a") if getattr(model, k).requires_grad) or ("W", "a")
+    K = model.ntk_matrix(X, wrt=wrt)  # (B, n, n), kernel of the trainable parameters
+    lam = _eigvalsh_max(K, "X", fn, X)[..., -1]
+    bound = 2 * X.shape[0] / (model.lr_scale * lam)
+    return torch.where(lam > 0, bound, torch.full_like(bound, math.inf))
+
+
 def gd_step(model: TwoLayer, X: Tensor, y: Tensor, raw_lr: float) -> Tensor:
     r"""One gradient step on every network; returns the losses before the step, shape (B,).
 
     :math:`\theta_b \leftarrow \theta_b - \text{raw\_lr}\,\nabla_{\theta_b} L_b` for the
     parameters that require gradients, with
     :math:`L_b = \frac{1}{2n}\sum_i (f_b(x_i) - y_{b,i})^2`. One backward pass through
-    :math:`\sum_b L_b`: the networks do not interact, so each gets its own gradient. No
-    checks (see :func:`train`), no optimiser state.
+    :math:`\sum_b L_b`: the networks do not interact, so each gets its own gradient. The
+    arguments are checked as in :func:`train` (``raw_lr`` must be representable in the
+    model's dtype); no optimiser state, no divergence check.
 
     Examples
     --------
@@ -121,6 +195,12 @@ def gd_step(model: TwoLayer, X: Tensor, y: Tensor, raw_lr: float) -> Tensor:
     >>> bool(gd_step(m, X, y, 0.1) < before)
     True
     """
+    fn = "mfteach.training.gd_step"
+    _check_data(model, X, y, fn)
+    raw_lr = _check_lr(raw_lr, fn, model.W.dtype, name="raw_lr")
+    if not (model.W.requires_grad or model.a.requires_grad):
+        fail("model", fn, "a model with at least one trainable parameter (requires_grad)",
+             model)
     loss, params, grads = _loss_and_grads(model, X, y)
     _apply(params, grads, raw_lr)
     return loss
@@ -133,15 +213,36 @@ def _divergence_message(model: TwoLayer, step: int, b: int, loss_now: float, los
     msg = (f"Training diverged in mfteach.training.train: at step {step} the loss of network "
            f"{b} {what} with lr={lr:g} (raw step lr * lr_scale = {raw_lr:g}), parametrization "
            f"{model.parametrization!r}, width {model.width}. ")
-    if bound is not None and math.isfinite(bound):
+    if bound is not None and math.isfinite(bound) and bound > 0 and lr >= bound:
         msg += (f"Lower lr below {bound:.3g}: the linearised (NTK) dynamics at initialisation "
                 f"is stable for lr < 2 n / (lr_scale * lambda_max(K_0)) = {bound:.3g}. ")
+    elif bound is not None and math.isfinite(bound) and bound > 0:
+        msg += (f"lr is below the linearised (NTK) stability bound {bound:.3g} at "
+                f"initialisation, so the divergence is nonlinear: lower lr, e.g. to "
+                f"{lr / 10:g}. ")
     else:
         msg += f"Lower lr, e.g. to {lr / 10:g}. "
     if model.parametrization == "standard":
         msg += ("Under 'standard' the tangent kernel grows like the width, so the stable lr "
                 "shrinks like 1/width; 'ntk' or 'mf' keep it width-independent.")
     return msg
+
+
+def _suggested_bound(model: TwoLayer, W0: Tensor, a0: Tensor, X: Tensor) -> float | None:
+    """The stability bound of one network at initialisation, or None when it cannot be
+    computed (too many samples, an overflowing kernel, no eigenvalue convergence, ...)."""
+    if X.shape[0] > 4096:
+        return None
+    try:
+        ref = TwoLayer.from_params(W0, a0, activation=model.activation,
+                                   parametrization=model.parametrization)
+        ref.W.requires_grad_(model.W.requires_grad)
+        ref.a.requires_grad_(model.a.requires_grad)
+        _check_kernel_budget(ref, X.shape[0], "X", "mfteach.training.train", X)
+        bound = float(_max_stable_lr(ref, X, "mfteach.training.train")[0])
+    except (RuntimeError, ValueError, TypeError):
+        return None
+    return bound if math.isfinite(bound) and bound > 0 else None
 
 
 def max_stable_lr(model: TwoLayer, X: Tensor) -> Tensor:
@@ -161,6 +262,15 @@ def max_stable_lr(model: TwoLayer, X: Tensor) -> Tensor:
     Returns
     -------
     Tensor, shape (B,)
+        ``inf`` for a network whose tangent kernel on ``X`` vanishes (e.g. ``X = 0``): every
+        learning rate is then stable.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad model or ``X`` (``n >= 1`` samples, finite, the model's dtype and device),
+        an ``X`` whose kernel overflows, or an ``n`` whose ``(B, n, n)`` kernels exceed the
+        memory limit.
 
     Notes
     -----
@@ -179,10 +289,19 @@ def max_stable_lr(model: TwoLayer, X: Tensor) -> Tensor:
     if not isinstance(model, TwoLayer):
         fail("model", fn, "an mfteach.models.TwoLayer", model, exc=TypeError)
     check_tensor(X, "X", fn, shape=(None, model.d))
-    wrt = tuple(k for k in ("W", "a") if getattr(model, k).requires_grad) or ("W", "a")
-    K = model.ntk_matrix(X, wrt=wrt)  # (B, n, n), kernel of the trainable parameters
-    lam = torch.linalg.eigvalsh(K)[..., -1]
-    return 2 * X.shape[0] / (model.lr_scale * lam)
+    n = X.shape[0]
+    if n < 1:
+        fail("X", fn, f"a tensor of shape (n, {model.d}) with n >= 1 samples", X)
+    check_same_device_dtype(fn, model=model.W, X=X)
+    _check_kernel_budget(model, n, "X", fn, X)
+    return _max_stable_lr(model, X, fn)
+
+
+def _check_kernel_budget(model: TwoLayer, n: int, name: str, fn: str, value) -> None:
+    """The (B, n, n) kernel, its terms and eigen-decomposition, and the (B, n, N) features."""
+    B, N = model.n_networks, model.width
+    check_budget(name, fn, value, nbytes=model.W.dtype.itemsize * B * (
+        5.0 * n * n + 6.0 * n * N))
 
 
 def train(model: TwoLayer, X: Tensor, y: Tensor, *, lr: float, steps: int,
@@ -245,7 +364,11 @@ def train(model: TwoLayer, X: Tensor, y: Tensor, *, lr: float, steps: int,
         When training diverges; the message names ``lr``, the parametrization and width, and
         suggests a smaller ``lr`` (from :func:`max_stable_lr` at initialisation).
     TypeError, ValueError
-        For bad arguments (shapes, dtypes, devices, non-positive ``lr``, ...).
+        For bad arguments: shapes, dtypes, devices, empty or non-finite ``X`` and ``y``,
+        inputs or targets whose initial loss overflows, an ``lr`` that is not positive or
+        whose raw step ``lr * lr_scale`` is not representable in the model's dtype, more than
+        ``MFTEACH_MAX_STEPS`` (1e9) ``steps``, or a run whose activations or records would
+        exceed the memory limit (:func:`mfteach._checks.check_budget`).
 
     Notes
     -----
@@ -266,19 +389,12 @@ def train(model: TwoLayer, X: Tensor, y: Tensor, *, lr: float, steps: int,
     True
     """
     fn = "mfteach.training.train"
-    if not isinstance(model, TwoLayer):
-        fail("model", fn, "an mfteach.models.TwoLayer", model, exc=TypeError)
-    B, d = model.n_networks, model.d
-    check_tensor(X, "X", fn, shape=(None, d))
-    n = X.shape[0]
-    check_tensor(y, "y", fn, ndim=(1, 2))
-    if tuple(y.shape) not in {(n,), (B, n)}:
-        fail("y", fn, f"a tensor of shape ({n},) or ({B}, {n}) matching X of shape "
-             f"{tuple(X.shape)} and the model's {B} networks", y)
-    check_same_device_dtype(fn, model=model.W, X=X)
-    check_same_device_dtype(fn, X=X, y=y)
-    lr = check_float(lr, "lr", fn, min=0.0, min_open=True)
+    n, B = _check_data(model, X, y, fn)
+    lr = _check_lr(lr, fn, model.W.dtype, model.lr_scale)
     steps = check_int(steps, "steps", fn, min=0)
+    check_budget("steps", fn, steps, steps=steps)
+    # activations, their derivatives and the gradients of one batched step
+    check_budget("X", fn, X, nbytes=6.0 * B * n * model.width * X.dtype.itemsize)
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size", fn, min=1, max=n)
     record_every = check_int(record_every, "record_every", fn, min=1)
@@ -309,9 +425,9 @@ def train(model: TwoLayer, X: Tensor, y: Tensor, *, lr: float, steps: int,
     rec_steps: list[int] = []
     rec_loss: list[Tensor] = []
     rec_diag: dict[str, list[Tensor]] = {k: [] for k in diagnostics}
-    with torch.no_grad():
-        loss0 = _loss_per_network(model, X, yb)  # (B,)
+    loss0 = _check_initial_loss(model, X, yb, fn)  # (B,)
     limit = divergence_factor * loss0.clamp_min(1e-12)
+    n_records = steps // record_every + 2
 
     def record(k: int, loss: Tensor) -> None:
         rec_steps.append(k)
@@ -323,20 +439,18 @@ def train(model: TwoLayer, X: Tensor, y: Tensor, *, lr: float, steps: int,
                     fail("diagnostics", fn, f"callables returning a tensor of shape ({B}, ...)"
                          f" (one row per network); {name!r} returned", v, exc=TypeError)
                 rec_diag[name].append(v.detach().clone())
+        if len(rec_steps) == 1:  # the first record tells the size of all of them
+            per = loss.numel() * loss.element_size() + sum(
+                r[0].numel() * r[0].element_size() for r in rec_diag.values())
+            check_budget("record_every", fn, record_every, nbytes=float(n_records) * per)
 
     def check(k: int, loss: Tensor) -> None:
         bad = ~torch.isfinite(loss) | (loss > limit)
         if bool(bad.any()):
             b = int(torch.nonzero(bad)[0, 0])
-            bound = None
-            if n <= 4096:
-                ref = TwoLayer.from_params(W0[b], a0[b], activation=model.activation,
-                                           parametrization=model.parametrization)
-                ref.W.requires_grad_(model.W.requires_grad)
-                ref.a.requires_grad_(model.a.requires_grad)
-                bound = float(max_stable_lr(ref, X)[0])
             raise DivergenceError(_divergence_message(
-                model, k, b, float(loss[b]), float(loss0[b]), lr, raw_lr, bound))
+                model, k, b, float(loss[b]), float(loss0[b]), lr, raw_lr,
+                _suggested_bound(model, W0[b], a0[b], X)))
 
     bar = None
     if progress:
@@ -406,11 +520,30 @@ def relative_change(model: TwoLayer, name: str = "W") -> Callable[[TwoLayer], Te
     p0 = getattr(model, name).detach().clone()
     dims = tuple(range(1, p0.ndim))
     norm0 = torch.linalg.vector_norm(p0, dim=dims)
+    if not bool((norm0 > 0).all()) or not bool(torch.isfinite(norm0).all()):
+        fail("model", fn, f"a model whose {name!r} has a non-zero, finite norm in every "
+             f"network (the change is relative to it)", model)
 
     def relative_change_fn(m: TwoLayer) -> Tensor:
-        return torch.linalg.vector_norm(getattr(m, name).detach() - p0, dim=dims) / norm0
+        p = getattr(m, name).detach() if isinstance(m, TwoLayer) else None
+        if p is None or p.shape != p0.shape:
+            fail("model", fn, f"the model it was created from: a TwoLayer whose {name!r} "
+                 f"has shape {tuple(p0.shape)}", m)
+        return torch.linalg.vector_norm(p - p0, dim=dims) / norm0
 
     return relative_change_fn
+
+
+def _check_kernel_inputs(model: TwoLayer | None, X, fn: str) -> None:
+    """``X`` of shape (n, d) or (B, n, d), n >= 1, finite, matching the model if given."""
+    check_tensor(X, "X", fn, ndim=(2, 3))
+    if X.shape[-2] < 1:
+        fail("X", fn, "a tensor of shape (n, d) or (B, n, d) with n >= 1", X)
+    if model is not None:
+        if X.shape[-1] != model.d or (X.ndim == 3 and X.shape[0] != model.n_networks):
+            fail("X", fn, f"a tensor of shape (n, {model.d}) or ({model.n_networks}, n, "
+                 f"{model.d})", X)
+        check_same_device_dtype(fn, model=model.W, X=X)
 
 
 def relative_ntk_change(model: TwoLayer, X: Tensor) -> Callable[[TwoLayer], Tensor]:
@@ -425,8 +558,15 @@ def relative_ntk_change(model: TwoLayer, X: Tensor) -> Callable[[TwoLayer], Tens
     >>> relative_ntk_change(m, torch.ones(3, 2))(m)
     tensor([0.])
     """
+    fn = "mfteach.training.relative_ntk_change"
+    if not isinstance(model, TwoLayer):
+        fail("model", fn, "an mfteach.models.TwoLayer", model, exc=TypeError)
+    _check_kernel_inputs(model, X, fn)
     K0 = model.ntk_matrix(X)
     norm0 = torch.linalg.matrix_norm(K0)
+    if not bool((norm0 > 0).all()) or not bool(torch.isfinite(norm0).all()):
+        fail("X", fn, "inputs on which every network's tangent kernel is non-zero and finite "
+             "(the change is relative to it)", X)
 
     def relative_ntk_change_fn(m: TwoLayer) -> Tensor:
         return torch.linalg.matrix_norm(m.ntk_matrix(X) - K0) / norm0
@@ -439,8 +579,18 @@ def ntk_min_eigenvalue(X: Tensor) -> Callable[[TwoLayer], Tensor]:
 
     It controls the linear convergence rate of the lazy regime.
     """
+    fn = "mfteach.training.ntk_min_eigenvalue"
+    _check_kernel_inputs(None, X, fn)
+
     def ntk_min_eigenvalue_fn(m: TwoLayer) -> Tensor:
-        return torch.linalg.eigvalsh(m.ntk_matrix(X))[..., 0]
+        if not isinstance(m, TwoLayer):
+            fail("model", fn, "an mfteach.models.TwoLayer", m, exc=TypeError)
+        K = m.ntk_matrix(X)
+        scale = K.abs().amax(dim=(-2, -1), keepdim=True)
+        if not bool(torch.isfinite(scale).all()):
+            fail("X", fn, "small enough that the tangent kernel is finite", X)
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        return torch.linalg.eigvalsh(K / scale)[..., 0] * scale[..., 0, 0]
 
     return ntk_min_eigenvalue_fn
 

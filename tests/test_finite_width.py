@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -323,3 +325,195 @@ def test_cuda_matches_cpu_and_theory():
     K = fw.sample_ntk(X3.cuda(), activation="erf", width=16, n_samples=20_000, generator=0,
                       device="cuda")
     assert_mc_close(K.cpu(), ntk(X3, activation="erf", depth=1))
+
+
+# ------------------------------------------------------------------------------------------
+# Nothing silent: constants, extreme magnitudes, sizes, composite names, plots
+# ------------------------------------------------------------------------------------------
+
+def test_k_statistics_of_constant_samples_are_exact_zeros_and_skewness_is_refused():
+    # kappa_r of a constant is 0 for r >= 2; skewness and kurtosis divide by k_2 = 0. The
+    # value 0.1 is not a float sum-exact mean: the old code returned rounding noise or NaN.
+    for dtype in (torch.float32, torch.float64):
+        c = fw.k_statistics(torch.full((7,), 0.1, dtype=dtype))
+        assert c.kappa.tolist() == [float(torch.tensor(0.1, dtype=dtype)), 0.0, 0.0, 0.0]
+        assert c.stderr.tolist() == [0.0] * 4
+        for name in ("skewness", "skewness_stderr", "excess_kurtosis",
+                     "excess_kurtosis_stderr"):
+            with pytest.raises(ValueError, match="'samples' parameter .* non-zero spread"):
+                getattr(c, name)
+
+
+def test_k_statistics_scale_exactly_with_powers_of_two_at_any_magnitude(generator):
+    # k_r(s x) = s^r k_r(x). For s = 2^250 the eighth powers in the standard errors (2^2000)
+    # overflowed, and for s = 2^-250 they underflowed; a power of 2 rescales exactly.
+    x = torch.randn(50, generator=generator, dtype=torch.float64) ** 3
+    ref = fw.k_statistics(x)
+    r = torch.arange(1, 5, dtype=torch.float64)
+    for e in (-250, 250):
+        c = fw.k_statistics(x * 2.0**e)
+        torch.testing.assert_close(c.kappa, ref.kappa * torch.exp2(r * e), rtol=1e-14, atol=0)
+        torch.testing.assert_close(c.stderr, ref.stderr * torch.exp2(r * e), rtol=1e-14,
+                                   atol=0)
+        torch.testing.assert_close(c.skewness, ref.skewness, rtol=1e-12, atol=0)
+        torch.testing.assert_close(c.excess_kurtosis, ref.excess_kurtosis, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="'samples' parameter .* fourth cumulant"):
+        fw.k_statistics(x * 2.0**300)  # k_4 ~ 2^1200: not representable in float64
+    with pytest.raises(ValueError, match="'samples' parameter .* at least one dimension"):
+        fw.k_statistics(torch.tensor(1.0, dtype=torch.float64))
+
+
+def test_joint_cumulant4_survives_huge_magnitudes(generator):
+    x = torch.randn(200, 2, generator=generator, dtype=torch.float64)
+    kap, se = fw.joint_cumulant4(x)
+    kap_big, se_big = fw.joint_cumulant4(x * 2.0**200)
+    torch.testing.assert_close(kap_big, kap * 2.0**800, rtol=1e-12, atol=0)
+    torch.testing.assert_close(se_big, se * 2.0**800, rtol=1e-12, atol=0)
+
+
+def test_closed_forms_refuse_overflow_instead_of_raising_raw_errors():
+    with pytest.raises(ValueError, match="'m' parameter .* finite"):
+        fw.activation_moment("relu", 10**6)  # was OverflowError from math.gamma
+    with pytest.raises(ValueError, match="'q' parameter .* finite"):
+        fw.activation_moment("relu", 4, 1e300)
+    with pytest.raises(ValueError, match="'q' parameter"):
+        fw.activation_moment("relu", 4, 0.0)
+    # E u^100 = 99!! (about 2.7e78), now summed in logarithms
+    assert fw.activation_moment("linear", 100, 1.0) == pytest.approx(
+        float(math.prod(range(99, 0, -2))), rel=1e-12)
+    with pytest.raises(ValueError, match="'m' parameter"):
+        fw.activation_moment("linear", 400, 1.0)  # 399!! ~ 1e433 > float64
+    with pytest.raises(ValueError, match="'q' parameter of mfteach.finite_width.output_cum"):
+        fw.output_cumulants("tanh", q=1e-300)  # was ZeroDivisionError
+    with pytest.raises(ValueError, match="'q' parameter"):
+        fw.output_cumulants("relu", q=1e300)  # was OverflowError
+
+
+def test_edgeworth_limits_at_infinity_and_huge_cumulants():
+    u = torch.tensor([-math.inf, -1e300, 0.0, 1e300, math.inf], dtype=torch.float64)
+    p = fw.edgeworth_density(u, kappa2=1.0, kappa3=0.5, kappa4=1.0)
+    F = fw.edgeworth_cdf(u, kappa2=1.0, kappa3=0.5, kappa4=1.0)
+    assert p[[0, 1, 3, 4]].tolist() == [0.0] * 4 and float(p[2]) > 0
+    assert F[[0, 1, 3, 4]].tolist() == [0.0, 0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="'u' parameter .* NaN"):
+        fw.edgeworth_cdf(torch.tensor([math.nan], dtype=torch.float64), kappa2=1.0)
+    with pytest.raises(ValueError, match="'kappa3' parameter"):
+        fw.edgeworth_density(u, kappa2=1e-300, kappa3=1.0)
+    with pytest.raises(TypeError, match="'u' parameter"):
+        fw.edgeworth_density("abc", kappa2=1.0)
+    # kappa2 = 1e300 used to overflow in kappa2**2 (OverflowError)
+    assert bool(torch.isfinite(fw.edgeworth_density(u, kappa2=1e300, kappa4=1e300)).all())
+
+
+def test_ks_distance_and_hermite_refuse_bad_callables_and_inputs():
+    x = torch.randn(20, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.raises(ValueError, match="'cdf' parameter .* finite"):
+        fw.ks_distance(x, lambda u: u * math.nan)
+    with pytest.raises(TypeError, match="'cdf' parameter .* shape"):
+        fw.ks_distance(x, lambda u: u[:3])
+    with pytest.raises(TypeError, match="'v' parameter"):
+        fw.hermite_e(3, [1.0, 2.0])
+    with pytest.raises(ValueError, match="'k' parameter"):
+        fw.hermite_e(10**9, torch.ones(1))
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: fw.cumulant_scaling("relu", [2, 8], n_samples=2, generator=0), "n_samples"),
+    (lambda: fw.cumulant_scaling("nope", [2, 8], n_samples=8, generator=0), "activation"),
+    (lambda: fw.cumulant_scaling("relu", [2, 8], n_samples=8, generator=0,
+                                 dtype=torch.float16), "dtype"),
+    (lambda: fw.ensemble_vs_gp("erf", [4, 8], n_networks=8, lr=1e3, steps=2, generator=0),
+     "lr"),
+    (lambda: fw.ensemble_vs_gp("erf", [4, 8], n_networks=8, d=0, generator=0), "d"),
+    (lambda: fw.ntk_drift("tanh", [8, 16], lr=1e39, steps=2, n_networks=2, generator=0),
+     "lr"),
+    (lambda: fw.trained_ensemble(torch.ones(2, 2), np.ones(2), torch.ones(1, 2),
+                                 activation="relu", width=4, n_networks=2, lr=0.1, steps=2,
+                                 generator=0), "y"),
+    (lambda: fw.trained_ensemble(torch.ones(2, 2), torch.ones(2), torch.ones(1, 2),
+                                 activation="relu", width=0, n_networks=2, lr=0.1, steps=2,
+                                 generator=0), "width"),
+    (lambda: fw.ntk_variance_coefficient(torch.ones(1, 2, dtype=torch.float64) * 1e200,
+                                         activation="relu"), "x"),
+    (lambda: fw.sphere_data(0, 2, generator=0), "n"),
+])
+def test_composite_functions_name_their_own_parameters(call, name):
+    # Each used to name a helper's parameter (sample_outputs, k_statistics, gp_prediction,
+    # teacher_data, train, TwoLayer, gauss_hermite_expectation).
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    msg = str(info.value)
+    fn = msg.split(" parameter of ")[1].split(" ")[0]
+    assert msg.startswith(f"The '{name}' parameter of "), msg
+    assert fn.rsplit(".", 1)[1] in {"cumulant_scaling", "ensemble_vs_gp", "ntk_drift",
+                                    "trained_ensemble", "ntk_variance_coefficient",
+                                    "sphere_data"}, msg
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: fw.sample_outputs(torch.ones(1, 2), activation="relu", width=10**12,
+                               n_samples=2, generator=0), "width"),
+    (lambda: fw.sample_outputs(torch.ones(1, 2), activation="relu", width=2,
+                               n_samples=10**12, generator=0), "n_samples"),
+    (lambda: fw.sample_outputs(torch.ones(1, 2), activation="relu", width=2, n_samples=2,
+                               depth=10**12, generator=0), "depth"),
+    (lambda: fw.sample_ntk(torch.ones(2, 2), activation="relu", width=10**12, n_samples=2,
+                           generator=0), "width"),
+    (lambda: fw.sample_readout((10**12,), generator=0), "shape"),
+    (lambda: fw.cumulant_scaling("relu", [2, 10**12], n_samples=8, generator=0), "widths"),
+    (lambda: fw.ntk_drift("tanh", [8, 10**12], steps=2, n_networks=2, generator=0),
+     "widths"),
+    (lambda: fw.ntk_drift("tanh", [8, 16], steps=10**12, n_networks=2, generator=0),
+     "steps"),
+    (lambda: fw.ensemble_vs_gp("erf", [4, 8], n_networks=10**12, steps=2, generator=0),
+     "n_networks"),
+    (lambda: fw.gp_prediction(torch.zeros(10**5, 2, dtype=torch.float64),
+                              torch.zeros(10**5, dtype=torch.float64),
+                              torch.ones(1, 2, dtype=torch.float64), activation="relu",
+                              lr=0.1, steps=2), "X"),
+])
+def test_huge_sizes_are_refused_at_once_naming_the_argument(call, name):
+    with pytest.raises(ValueError, match=f"'{name}' parameter .* (memory|steps)"):
+        call()
+
+
+@pytest.mark.parametrize("make", [lambda: 2**64 - 1, lambda: torch.Generator().manual_seed(4)])
+def test_chapter_functions_accept_any_seed_or_a_generator(make):
+    a = fw.ntk_drift("tanh", [8, 16], steps=2, n_networks=2, generator=make())
+    b = fw.ntk_drift("tanh", [8, 16], steps=2, n_networks=2, generator=make())
+    assert torch.equal(a.drift, b.drift)
+    r = fw.ensemble_vs_gp("erf", [4, 8], n_networks=8, steps=2, generator=make())
+    assert bool(torch.isfinite(r.outputs).all())
+
+
+def test_gp_prediction_long_time_limit_and_mismatched_inputs():
+    X = torch.eye(2, dtype=torch.float64) * 2**0.5
+    y = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    p = fw.gp_prediction(X, y, X, activation="relu", lr=1.0, steps=10**400)  # was Overflow
+    torch.testing.assert_close(p.mean, y, rtol=1e-12, atol=1e-12)
+    with pytest.raises(TypeError, match="'x_test' parameter .* same dtype as 'X'"):
+        fw.gp_prediction(X, y, X.float(), activation="relu", lr=1.0, steps=2)
+    with pytest.raises(ValueError, match="'x_test' parameter .* columns as 'X'"):
+        fw.gp_prediction(X, y, torch.ones(1, 3, dtype=torch.float64), activation="relu",
+                         lr=1.0, steps=2)
+
+
+def test_chapter_plots_refuse_non_finite_results():
+    th = fw.output_cumulants("relu")
+    with pytest.raises(ValueError, match="'samples' parameter .* finite"):
+        fw.plot_output_law(torch.tensor([0.0, math.nan, 1.0], dtype=torch.float64), th, 4)
+    with pytest.raises(TypeError, match="'samples' parameter"):
+        fw.plot_output_law(np.zeros(5), th, 4)
+    sc = fw.cumulant_scaling("erf", [4, 8, 16], n_samples=64, generator=0)
+    bad = dataclasses.replace(sc, skewness=sc.skewness * math.nan)
+    with pytest.raises(ValueError, match="'scaling' parameter .* finite"):
+        fw.plot_cumulant_scaling(bad)
+    with pytest.raises(ValueError, match="'mark' parameter"):
+        fw.plot_cumulant_scaling(sc, mark=10**12)
+    dr = fw.ntk_drift("erf", [4, 8, 16], steps=4, n_train=3, d=2, n_networks=2, generator=0)
+    with pytest.raises(ValueError, match="'drifts' parameter .* positive"):
+        fw.plot_ntk_drift([dataclasses.replace(dr, final=dr.final * math.nan)])
+    res = fw.ensemble_vs_gp("erf", [4, 8], n_networks=8, steps=2, n_train=3, d=2,
+                            generator=0)
+    with pytest.raises(ValueError, match="'result' parameter"):
+        fw.plot_ensemble_vs_gp(dataclasses.replace(res, gp_var=math.nan))

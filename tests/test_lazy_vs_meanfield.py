@@ -9,6 +9,8 @@ z-rule keeps the tolerance honest rather than tuned to that seed.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 
 import pytest
@@ -100,21 +102,23 @@ def test_loss_curves_agree_across_widths_in_theory_time(sweeps):
 
 # Structure and reproducibility -----------------------------------------------------------
 def test_sweep_shapes_and_reproducibility():
-    a = lvm.width_sweep([8, 16], "mf", steps=10, n_networks=3, record_every=5, generator=7)
-    b = lvm.width_sweep([8, 16], "mf", steps=10, n_networks=3, record_every=5, generator=7)
-    assert a.weight_change.shape == (2, 3) and a.kernel_change.shape == (2, 3)
-    assert a.loss.shape == (2, 3) and a.t.tolist() == [0.0, 2.5, 5.0]
+    a = lvm.width_sweep([8, 16, 32], "mf", steps=10, n_networks=3, record_every=5,
+                        generator=7)
+    b = lvm.width_sweep([8, 16, 32], "mf", steps=10, n_networks=3, record_every=5,
+                        generator=7)
+    assert a.weight_change.shape == (3, 3) and a.kernel_change.shape == (3, 3)
+    assert a.loss.shape == (3, 3) and a.t.tolist() == [0.0, 2.5, 5.0]
     assert torch.equal(a.weight_change, b.weight_change)
     assert torch.equal(a.kernel_change, b.kernel_change)
-    assert a.weight_stderr.shape == (2,) and bool((a.weight_stderr > 0).all())
+    assert a.weight_stderr.shape == (3,) and bool((a.weight_stderr > 0).all())
     assert "weight slope" in a.summary()
 
 
 def test_same_seed_same_initial_networks_in_both_parametrizations():
     # Common random numbers: the two sweeps differ by the parametrization only. With lr tiny
     # the weights hardly move, and at step 0 the loss differs only through the output scale.
-    ntk = lvm.width_sweep([8, 16], "ntk", steps=1, n_networks=2, generator=3)
-    mf = lvm.width_sweep([8, 16], "mf", steps=1, n_networks=2, generator=3)
+    ntk = lvm.width_sweep([8, 16, 32], "ntk", steps=1, n_networks=2, generator=3)
+    mf = lvm.width_sweep([8, 16, 32], "mf", steps=1, n_networks=2, generator=3)
     assert not torch.equal(ntk.loss[:, 0], mf.loss[:, 0])
     t1 = lvm.particle_trajectory(8, "ntk", steps=1, generator=3)
     t2 = lvm.particle_trajectory(8, "mf", steps=1, generator=3)
@@ -200,6 +204,7 @@ def test_chapter_sized_sweep_is_fast_on_cpu():
 # Validation ------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, exc, match", [
     ({"widths": [64]}, ValueError, "'widths' parameter"),
+    ({"widths": [64, 128]}, ValueError, "'widths' parameter .* at least 3"),
     ({"widths": [128, 64]}, ValueError, "'widths' parameter"),
     ({"widths": "64"}, TypeError, "'widths' parameter"),
     ({"widths": [64, 128.0]}, TypeError, "'widths' parameter"),
@@ -213,7 +218,7 @@ def test_chapter_sized_sweep_is_fast_on_cpu():
     ({"kind": "cubic"}, ValueError, "'kind' parameter"),
 ])
 def test_width_sweep_rejects_bad_arguments(kwargs, exc, match):
-    args = {"widths": [8, 16], "parametrization": "mf", "steps": 2, "n_networks": 2,
+    args = {"widths": [8, 16, 32], "parametrization": "mf", "steps": 2, "n_networks": 2,
             "generator": 0, **kwargs}
     with pytest.raises(exc, match=match):
         lvm.width_sweep(args.pop("widths"), args.pop("parametrization"), **args)
@@ -246,3 +251,77 @@ def test_small_helpers_reject_bad_arguments():
         lvm.plot_particles("not a trajectory")
     with pytest.raises(TypeError, match="'sweeps' parameter"):
         lvm.plot_width_scaling([])
+
+
+# Nothing silent ------------------------------------------------------------------------------
+_SMALL = {"steps": 2, "n_networks": 2, "generator": 0}
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"widths": [8, 16, 10**12]}, "widths"),
+    ({"n_networks": 10**12}, "n_networks"),
+    ({"n_samples": 10**12}, "n_samples"),
+    ({"d": 10**12}, "d"),
+    ({"steps": 10**12}, "steps"),
+])
+def test_width_sweep_refuses_huge_sizes_naming_the_argument(kwargs, name):
+    # These used to try terabyte allocations or run for hours.
+    args = {"widths": [8, 16, 32], **_SMALL, **kwargs}
+    with pytest.raises(ValueError, match=f"'{name}' parameter of mfteach.lazy_vs_meanfield"):
+        lvm.width_sweep(args.pop("widths"), "mf", **args)
+
+
+def test_width_sweep_refuses_an_lr_whose_raw_step_overflows_float32():
+    # Under "mf" the raw step is lr * N: 1e36 * 2048 > 3.4e38 (a RuntimeError inside torch).
+    with pytest.raises(ValueError, match="'lr' parameter of mfteach.lazy_vs_meanfield"):
+        lvm.width_sweep([8, 16, 2048], "mf", lr=1e36, dtype=torch.float32, **_SMALL)
+    with pytest.raises(ValueError, match="'lr' parameter of mfteach.lazy_vs_meanfield"):
+        lvm.particle_trajectory(8, "ntk", lr=1e39, dtype=torch.float32, steps=2, generator=0)
+
+
+@pytest.mark.parametrize("make", [lambda: 2**64 - 1, lambda: torch.Generator().manual_seed(2)])
+def test_width_sweep_and_trajectory_accept_any_seed_or_generator(make):
+    a = lvm.width_sweep([8, 16, 32], "ntk", steps=2, n_networks=2, generator=make())
+    b = lvm.width_sweep([8, 16, 32], "ntk", steps=2, n_networks=2, generator=make())
+    assert torch.equal(a.weight_change, b.weight_change)
+    t = lvm.particle_trajectory(8, "mf", steps=2, generator=make())
+    assert bool(torch.isfinite(t.W).all())
+
+
+def test_frobenius_relative_change_is_exact_for_huge_entries():
+    # ||A - B|| / ||B|| is invariant under A, B -> sA, sB; the squares of 1e200 overflow.
+    g = torch.Generator().manual_seed(0)
+    A, B = (torch.randn(3, 4, 5, generator=g, dtype=torch.float64) for _ in range(2))
+    ref = lvm.frobenius_relative_change(A, B)
+    torch.testing.assert_close(lvm.frobenius_relative_change(A * 1e200, B * 1e200), ref,
+                               rtol=1e-13, atol=0)
+    with pytest.raises(ValueError, match="'after' parameter .* finite"):
+        lvm.frobenius_relative_change(A * math.nan, B)
+    with pytest.raises(TypeError, match="'after' parameter .* same dtype"):
+        lvm.frobenius_relative_change(A.float(), B)
+    with pytest.raises(ValueError, match="'before' parameter"):
+        lvm.frobenius_relative_change(torch.ones(2, 0), torch.ones(2, 0))
+
+
+def test_figures_refuse_non_finite_results_and_bad_arguments():
+    s = lvm.width_sweep([8, 16, 32], "mf", **_SMALL)
+    bad = dataclasses.replace(s, loss=s.loss * math.nan)
+    with pytest.raises(ValueError, match="'sweeps' parameter .* finite WidthSweep.loss"):
+        lvm.plot_loss_curves(bad)
+    with pytest.raises(ValueError, match="'sweeps' parameter"):
+        lvm.plot_width_scaling(dataclasses.replace(s, weight_change=-s.weight_change))
+    traj = lvm.particle_trajectory(8, "mf", steps=2, generator=0)
+    with pytest.raises(ValueError, match="'traj' parameter .* ParticleTrajectory.W"):
+        lvm.plot_particles(dataclasses.replace(traj, W=traj.W * math.inf))
+    with pytest.raises(ValueError, match="'traj' parameter .* ParticleTrajectory.loss"):
+        lvm.plot_training(dataclasses.replace(traj, loss=traj.loss * math.nan))
+    with pytest.raises(ValueError, match="'lim' parameter"):
+        lvm.plot_particles(traj, lim=math.nan)
+    with pytest.raises(TypeError, match="'ax' parameter"):
+        lvm.plot_particles(traj, ax=3)
+    with pytest.raises(TypeError, match="'trails' parameter"):
+        lvm.plot_particles(traj, trails=1)
+    with pytest.raises(ValueError, match="'digits' parameter"):
+        s.summary(digits=-1)
+    with pytest.raises(ValueError, match="'width' parameter"):
+        lvm.output_scale(2**2000, "ntk")

@@ -290,3 +290,67 @@ def test_ntk_matrix_splits_into_output_and_input_layer_parts(generator):
         torch.testing.assert_close(K_a[b], j["a"] @ j["a"].T, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="'wrt' parameter"):
         model.ntk_matrix(x, wrt=("b",))
+
+
+# Nothing silent: sizes, seeds and inputs refused at the boundary -----------------------
+@pytest.mark.parametrize("kwargs, name", [
+    ({"d": 3, "width": 10**12}, "width"),
+    ({"d": 10**12, "width": 4}, "d"),
+    ({"d": 3, "width": 4, "n_networks": 10**12}, "n_networks"),
+])
+def test_twolayer_refuses_terabyte_sizes_naming_the_argument(kwargs, name):
+    # These used to attempt the allocation (a RuntimeError from the allocator, or swapping).
+    with pytest.raises(ValueError, match=f"'{name}' parameter .* memory limit .* TiB"):
+        TwoLayer(generator=0, **kwargs)
+
+
+def test_teacher_data_refuses_huge_sizes_and_overflowing_noise():
+    with pytest.raises(ValueError, match="'n' parameter .* memory limit"):
+        teacher_data(10**12, 2, generator=0)
+    with pytest.raises(ValueError, match="'d' parameter .* memory limit"):
+        teacher_data(4, 10**12, generator=0)
+    with pytest.raises(ValueError, match="'noise' parameter"):
+        teacher_data(4, 2, noise=1e307, generator=0, dtype=F64)  # labels would be inf
+    with pytest.raises(ValueError, match="'noise' parameter"):
+        teacher_data(4, 2, noise=1e37, generator=0)  # float32
+    X, y = teacher_data(4, 2, noise=1e30, generator=0, dtype=F64)
+    assert bool(torch.isfinite(y).all())
+
+
+@pytest.mark.parametrize("make", [lambda: 2**64 - 1, lambda: torch.Generator().manual_seed(3)])
+def test_any_64_bit_seed_or_a_generator_is_accepted(make):
+    a = TwoLayer(2, 4, generator=make(), dtype=F64)
+    b = TwoLayer(2, 4, generator=make(), dtype=F64)
+    assert torch.equal(a.W, b.W) and bool(torch.isfinite(a.W).all())
+    Xa, _ = teacher_data(3, 2, generator=make())
+    Xb, _ = teacher_data(3, 2, generator=make())
+    assert torch.equal(Xa, Xb)
+    with pytest.raises(ValueError, match="'generator' parameter .* 2\\*\\*64 - 1"):
+        TwoLayer(2, 4, generator=2**64)
+
+
+def test_from_params_functional_forward_and_ntk_matrix_refuse_bad_inputs():
+    with pytest.raises(ValueError, match="'W' parameter .* N, d >= 1"):
+        TwoLayer.from_params(torch.ones(0, 2), torch.ones(0))  # no neuron: no scale 1/N
+    model = TwoLayer(2, 4, generator=0, dtype=F64)
+    params = model.params_of(0)
+    with pytest.raises(ValueError, match="'x' parameter .* finite"):
+        model.functional_forward(params, torch.full((3, 2), math.nan, dtype=F64))
+    with pytest.raises(TypeError, match="'x' parameter .* torch.Tensor"):
+        model.functional_forward(params, torch.ones(3, 2, dtype=F64).numpy())
+    with pytest.raises(TypeError, match="'params' parameter"):
+        model.functional_forward({"W": params["W"].numpy(), "a": params["a"]},
+                                 torch.ones(3, 2, dtype=F64))
+    # (B, n, n) kernels for n = 1e6 would need terabytes.
+    with pytest.raises(ValueError, match="'x1' parameter .* memory limit"):
+        model.ntk_matrix(torch.zeros(10**6, 2, dtype=F64))
+
+
+def test_functional_forward_still_runs_under_torch_func_transforms():
+    # The value check is skipped on transformed (batched) tensors, where it cannot run.
+    model = TwoLayer(2, 4, generator=0, dtype=F64)
+    params = model.params_of(0)
+    x = torch.randn(5, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    out = torch.func.vmap(lambda xi: model.functional_forward(params, xi[None])[0])(x)
+    torch.testing.assert_close(out, model.functional_forward(params, x), rtol=1e-12,
+                               atol=1e-14)

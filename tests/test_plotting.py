@@ -15,7 +15,7 @@ from mfteach.plotting import (
     loss_curves,
     particles_2d,
 )
-from mfteach.stats import fit_loglog_slope
+from mfteach.stats import SlopeFit, fit_loglog_slope
 
 
 @pytest.fixture(autouse=True)
@@ -90,10 +90,16 @@ def test_loglog_with_fit_shows_the_fitted_slope_and_the_reference(kind):
 
 
 def test_loglog_with_fit_accepts_a_given_fit_and_two_points():
-    fit = fit_loglog_slope([1, 2], [1.0, 0.5])
+    # Two points: an OLS slope would have no standard error, so none is fitted here; a fit
+    # computed elsewhere (e.g. a weighted fit, defined with two points) is drawn as given.
+    fit = SlopeFit(slope=-1.0, stderr=0.05, intercept=0.0, n_points=2)
     fig, ax = loglog_with_fit([1, 2], [1.0, 0.5], fit=fit, xlabel="n", ylabel="err",
                               reference_slopes=())
-    assert "fit: slope -1.00" in _labels(ax)  # no ± with a nan standard error
+    assert "fit: slope -1.00 ± 0.05" in _labels(ax)
+    fig, ax = loglog_with_fit([1, 2], [1.0, 0.5], xlabel="n", ylabel="err",
+                              reference_slopes=())
+    assert not any(lab.startswith("fit") for lab in _labels(ax))
+    assert _labels(ax) == ["measured"]
     with pytest.raises(TypeError, match="'fit' parameter"):
         loglog_with_fit([1, 2], [1.0, 0.5], fit=(1, 2), xlabel="n", ylabel="err")
     with pytest.raises(ValueError, match="'yerr' parameter"):
@@ -156,3 +162,71 @@ def test_helpers_work_on_tensors_that_require_grad():
     w = torch.ones(3, 2, requires_grad=True)
     fig, ax = particles_2d(w, w[:, 0])
     assert len(ax.collections[0].get_offsets()) == 3
+
+
+# Nothing drawn silently --------------------------------------------------------------------
+_NAN, _INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: loss_curves([0, 1, 2], [1.0, _NAN, 0.5]), "'losses' parameter .* finite"),
+    (lambda: loss_curves([0, _INF, 2], [1.0, 0.7, 0.5]), "'steps' parameter .* finite"),
+    (lambda: loss_curves([0, 1, 2], [1.0, 0.0, 0.5]), "'losses' parameter .* positive"),
+    (lambda: loss_curves([0, 1], [1.0, 0.5], theory=([0, 1], [1.0, _NAN])),
+     "'theory' parameter .* finite"),
+    (lambda: loglog_with_fit([1, 2, 4], [1.0, _NAN, 0.5], xlabel="n", ylabel="e"),
+     "'y' parameter of mfteach.plotting.loglog_with_fit .* finite"),
+    (lambda: loglog_with_fit([1, 2, 4], [1.0, -0.7, 0.5], xlabel="n", ylabel="e",
+                             fit=SlopeFit(-0.5, 0.1, 0.0, 3)),
+     "'y' parameter .* positive"),
+    (lambda: loglog_with_fit([1, 2, 4], [1.0, 0.7, 0.5], yerr=[0.1, _NAN, 0.1], xlabel="n",
+                             ylabel="e"), "'yerr' parameter .* finite"),
+    (lambda: loglog_with_fit([1, 2, 4], [1.0, 0.7, 0.5], reference_slopes=[_NAN],
+                             xlabel="n", ylabel="e"), "'reference_slopes' parameter"),
+    (lambda: loglog_with_fit([1, 2, 4], [1.0, 0.7, 0.5], fit=SlopeFit(_NAN, _NAN, 0.0, 3),
+                             xlabel="n", ylabel="e"), "'fit' parameter .* finite"),
+    (lambda: histogram_with_densities([1.0, _NAN, 2.0]), "'samples' parameter .* finite"),
+    (lambda: histogram_with_densities([]), "'samples' parameter .* at least 1"),
+    (lambda: histogram_with_densities([1e308, -1e308]), "'samples' parameter .* range"),
+    (lambda: histogram_with_densities([1.0, 2.0], {"p": ([0.0, 1.0], [_NAN, 1.0])}),
+     "'densities' parameter .* finite"),
+    (lambda: kernel_heatmap([[1.0, _NAN], [0.0, 1.0]]), "'K' parameter .* finite"),
+    (lambda: particles_2d([[1.0, _INF], [0.0, 1.0]]), "'W' parameter .* finite"),
+    (lambda: particles_2d([[1.0, 0.0], [0.0, 1.0]], [_NAN, 1.0]), "'a' parameter .* finite"),
+    (lambda: particles_2d([[1.0, 0.0]], directions=[[_NAN, 1.0]]),
+     "'directions' parameter .* finite"),
+])
+def test_plots_refuse_non_finite_data_naming_the_argument(call, match):
+    # matplotlib would draw a NaN as a gap and a non-positive value on a log axis as nothing.
+    with pytest.raises(ValueError, match=match) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: loss_curves([0, 1], [1.0, 0.5], ax="axes"), TypeError, "'ax' parameter"),
+    (lambda: loss_curves([0, 1], [1.0, 0.5], logy=1), TypeError, "'logy' parameter"),
+    (lambda: loss_curves([0, 1], [1.0, 0.5], theory=3), TypeError, "'theory' parameter"),
+    (lambda: loss_curves([0, 1], [1.0, 0.5], theory=([0, 1], [1.0, 2.0, 3.0])), ValueError,
+     "'theory' parameter"),
+    (lambda: loss_curves([0, 1], [1.0, 0.5], labels=5), TypeError, "'labels' parameter"),
+    (lambda: loss_curves([0, 1], np.ones(2) * 1j), TypeError, "'losses' parameter"),
+    (lambda: loglog_with_fit([1, 2, 4], [1.0, 0.7, 0.5], reference_slopes="a", xlabel="n",
+                             ylabel="e"), TypeError, "'reference_slopes' parameter"),
+    (lambda: loglog_with_fit([1, 2, 4], [1.0, 0.7, 0.5], yerr=[-1, 1, 1], xlabel="n",
+                             ylabel="e"), ValueError, "'yerr' parameter .* non-negative"),
+    (lambda: histogram_with_densities([1.0, 2.0], bins=10**12), ValueError,
+     "'bins' parameter"),
+    (lambda: histogram_with_densities([1.0, 2.0], {"p": ([0.0, 1.0], [1.0])}), ValueError,
+     "'densities' parameter"),
+    (lambda: kernel_heatmap(np.eye(2), cmap="no-such-map"), ValueError, "'cmap' parameter"),
+    (lambda: particles_2d(np.zeros((2, 2)), directions=[1.0, 2.0, 3.0]), ValueError,
+     "'directions' parameter"),
+    (lambda: particles_2d(np.zeros((2, 2)), directions=[[0.0, 0.0]]), ValueError,
+     "'directions' parameter .* non-zero"),
+    (lambda: particles_2d(np.zeros((0, 2)), np.zeros(0)), ValueError, "'W' parameter"),
+])
+def test_plots_refuse_bad_arguments_with_one_line(call, exc, match):
+    with pytest.raises(exc, match=match) as info:
+        call()
+    assert "\n" not in str(info.value)

@@ -63,8 +63,12 @@ def test_assert_slope_close():
 
 
 @pytest.mark.parametrize("x, y, match", [([1], [1], "'x' parameter"),
-                                         ([1, 2], [1, -1], "'y' parameter"),
-                                         ([0, 2], [1, 1], "'x' parameter")])
+                                         ([1, 2], [1.0, 0.5], "'x' parameter .* at least 3"),
+                                         ([1, 2, 4], [1, -1, 1], "'y' parameter"),
+                                         ([1, 2, 4], [1, 1], "'y' parameter .* same length"),
+                                         ([0, 2, 4], [1, 1, 1], "'x' parameter"),
+                                         ([2, 2, 2], [1, 2, 3], "'x' parameter .* distinct"),
+                                         ([1, 2, float("nan")], [1, 1, 1], "'x' parameter")])
 def test_fit_validation(x, y, match):
     with pytest.raises(ValueError, match=match):
         fit_loglog_slope(x, y)
@@ -78,3 +82,41 @@ def test_check_exercise_reports_stub_and_mismatch():
     assert "match" in check_exercise(lambda x: x * x, lambda x: x * x, [(2.0,), (3.0,)])
     with pytest.raises(AssertionError, match="case 0"):
         check_exercise(lambda x: x + x, lambda x: x * x, [(3.0,)])
+
+
+# Nothing silent ------------------------------------------------------------------------------
+def test_mc_estimate_refuses_bad_samples_and_survives_huge_ones():
+    with pytest.raises(ValueError, match="'samples' parameter .* finite"):
+        mc_estimate(torch.tensor([1.0, float("nan"), 2.0]))
+    with pytest.raises(TypeError, match="'samples' parameter .* floating"):
+        mc_estimate(torch.arange(4))
+    with pytest.raises(ValueError, match="'dim' parameter"):
+        mc_estimate(torch.ones(4), dim=3)
+    with pytest.raises(TypeError, match="'dim' parameter"):
+        mc_estimate(torch.ones(4), dim="0")
+    # Squares of 1e300 overflow; the estimate is exact under scaling by a power of 2.
+    x = torch.tensor([1.0, -1.0, 3.0, 0.5], dtype=torch.float64)
+    big = mc_estimate(x * 2.0**1000)
+    small = mc_estimate(x)
+    assert float(big.mean) == float(small.mean) * 2.0**1000
+    assert float(big.stderr) == pytest.approx(float(small.stderr) * 2.0**1000, rel=1e-15)
+    # s / sqrt(2) = |x1 - x2| / 2 = 1.7e308 is representable although x1 - x2 is not.
+    est = mc_estimate(torch.tensor([1.7e308, -1.7e308], dtype=torch.float64))
+    assert float(est.mean) == 0.0 and float(est.stderr) == pytest.approx(1.7e308, rel=1e-14)
+
+
+@pytest.mark.parametrize("x, exc", [("abc", TypeError), (None, TypeError),
+                                    ([1, 2, "a"], TypeError), ([1j, 2, 3], TypeError),
+                                    ([1, 2, 2**1100], ValueError)])
+def test_fit_refuses_non_numbers_with_one_line(x, exc):
+    with pytest.raises(exc, match="'x' parameter of mfteach.stats.fit_loglog_slope") as info:
+        fit_loglog_slope(x, [1.0, 2.0, 3.0])
+    assert "\n" not in str(info.value)
+
+
+def test_bonferroni_z_names_m_when_the_tail_underflows():
+    with pytest.raises(ValueError, match="'m' parameter of mfteach.stats.bonferroni_z"):
+        bonferroni_z(10**30, 1e-300)
+    with pytest.raises(ValueError, match="'m' parameter"):
+        bonferroni_z(2**2000)
+    assert math.isfinite(bonferroni_z(10**12))

@@ -278,3 +278,103 @@ def test_diagnostic_helpers_reject_bad_names():
         snapshot("scale")
     with pytest.raises(TypeError, match="'model' parameter"):
         relative_change("model")
+
+
+# Nothing silent: bad data, absurd rates and sizes, a robust divergence handler ------------
+def test_train_refuses_a_raw_step_that_the_dtype_cannot_hold():
+    # float32 holds steps up to 3.4e38: 1e39 used to fail deep inside torch (RuntimeError).
+    model, X, y = _problem(dtype=torch.float32)
+    with pytest.raises(ValueError, match="'lr' parameter .* representable in torch.float32"):
+        train(model, X, y, lr=1e39, steps=2)
+    with pytest.raises(ValueError, match="'lr' parameter .* representable"):
+        train(model, X, y, lr=1e-300, steps=2)  # rounds every update to nothing
+    mf, X, y = _problem(parametrization="mf", width=64, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"'lr' parameter .* lr \* lr_scale \(64\)"):
+        train(mf, X, y, lr=1e37, steps=2)  # raw step 6.4e38
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda X, y: (X[:0], y[:0]), "'X' parameter .* n >= 1"),
+    (lambda X, y: (X * 1e200, y), "'X' parameter .* squared outputs are finite"),
+    (lambda X, y: (X, y * 1e200), "'y' parameter .* squared error is finite"),
+])
+def test_train_refuses_empty_or_overflowing_data_before_any_step(change, match):
+    # Such data used to end in an IndexError or in a DivergenceError at step 0 suggesting a
+    # smaller lr, which cannot help.
+    model, X, y = _problem(activation="relu")  # unbounded outputs
+    X, y = change(X, y)
+    with pytest.raises(ValueError, match=match):
+        train(model, X, y, lr=0.1, steps=2)
+
+
+def test_train_refuses_absurd_step_counts_at_once():
+    model, X, y = _problem()
+    with pytest.raises(ValueError, match="'steps' parameter .* at most 1e\\+09 steps"):
+        train(model, X, y, lr=0.1, steps=10**12)
+
+
+def test_divergence_handler_raises_divergence_error_when_no_bound_can_be_computed(
+        monkeypatch):
+    # The suggested lr comes from an eigenvalue problem; when it fails (it used to escape as
+    # LinAlgError), the run still stops with DivergenceError and a plain suggestion.
+    model, X, y = _problem()
+
+    def broken(*args, **kwargs):
+        raise torch.linalg.LinAlgError("no convergence")
+
+    monkeypatch.setattr(torch.linalg, "eigvalsh", broken)
+    with pytest.raises(DivergenceError, match=r"Lower lr, e\.g\. to 100000\."):
+        train(model, X, y, lr=1e6, steps=50)
+
+
+def test_divergence_on_huge_inputs_gives_a_finite_bound():
+    # Inputs of size 1e150, a kernel of size 1e300 (eigh runs on it rescaled): the bound is
+    # tiny but finite and positive, and the divergence message quotes it.
+    model, X, y = _problem(activation="relu")
+    X = X * 1e150
+    bound = float(max_stable_lr(model, X)[0])  # before training moves the weights
+    assert 0 < bound < 1e-100
+    with pytest.raises(DivergenceError, match="Lower lr below") as info:
+        train(model, X, y, lr=1.0, steps=5)
+    assert f"{bound:.3g}" in str(info.value)
+
+
+def test_max_stable_lr_is_robust_and_exact_at_the_edges():
+    model, X, _ = _problem(activation="relu")
+    with pytest.raises(ValueError, match="'X' parameter .* n >= 1"):
+        max_stable_lr(model, X[:0])
+    # ReLU(0) = 0 and relu'(0) = 0: the kernel of X = 0 vanishes, every lr is stable.
+    assert bool(torch.isinf(max_stable_lr(model, torch.zeros_like(X))).all())
+    # Scaling X by s scales this ReLU kernel by s^2 (positive homogeneity): the bound by 1/s^2.
+    s = 2.0**80
+    torch.testing.assert_close(max_stable_lr(model, X * s) * s**2, max_stable_lr(model, X),
+                               rtol=1e-10, atol=0)
+
+
+def test_gd_step_and_diagnostics_check_their_arguments():
+    model, X, y = _problem()
+    with pytest.raises(TypeError, match="'X' parameter of mfteach.training.gd_step"):
+        gd_step(model, X.numpy(), y, 0.1)
+    with pytest.raises(TypeError, match="'raw_lr' parameter"):
+        gd_step(model, X, y, "0.1")
+    with pytest.raises(ValueError, match="'X' parameter of mfteach.training.relative_ntk"):
+        relative_ntk_change(model, torch.zeros_like(X))  # K_0 = 0 for tanh at 0: no ratio
+    with pytest.raises(TypeError, match="'model' parameter of mfteach.training.relative_ntk"):
+        relative_ntk_change("model", X)
+    zero = TwoLayer.from_params(torch.zeros(3, 2, dtype=F64), torch.ones(3, dtype=F64))
+    with pytest.raises(ValueError, match="'model' parameter .* non-zero"):
+        relative_change(zero, "W")
+    fn = relative_change(model, "W")
+    with pytest.raises(ValueError, match="'model' parameter .* shape"):
+        fn(TwoLayer(3, 8, generator=0, dtype=F64))
+    with pytest.raises(TypeError, match="'X' parameter of mfteach.training.ntk_min"):
+        ntk_min_eigenvalue(X.numpy())
+
+
+@pytest.mark.parametrize("make", [lambda: 2**64 - 1, lambda: torch.Generator().manual_seed(5)])
+def test_sgd_accepts_any_64_bit_seed_and_generators(make):
+    runs = []
+    for _ in range(2):
+        model, X, y = _problem()
+        runs.append(train(model, X, y, lr=0.1, steps=5, batch_size=4, generator=make()).loss)
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)

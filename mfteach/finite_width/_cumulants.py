@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -28,10 +28,18 @@ from torch import Tensor
 
 from .._checks import check_choice, check_float, check_int, check_tensor, fail
 from ..activations import Activation, get_activation, resolve_activation
-from ..device import as_generator, resolve_device
+from ..device import as_generator
 from ..gaussian import MAX_DEGREE, gauss_hermite_expectation_1d, hermite_rule
-from ..stats import SlopeFit
-from ._sampling import READOUTS, _input_factor, readout_law, sample_outputs
+from ..stats import SlopeFit, _as_float_array
+from ._sampling import (
+    READOUTS,
+    _check_common,
+    _check_sample_budget,
+    _check_widths,
+    _input_factor,
+    readout_law,
+    sample_outputs,
+)
 
 __all__ = [
     "Cumulants",
@@ -58,22 +66,58 @@ class Cumulants:
     Attributes
     ----------
     kappa, stderr : Tensor, shape (4, ...)
-        :math:`k_r` and its standard error, for :math:`r = 1, \dots, 4`.
+        :math:`k_r` and its standard error, for :math:`r = 1, \dots, 4`; exactly 0 for
+        :math:`r \ge 2` (and standard errors 0) where the samples are constant.
     skewness, skewness_stderr : Tensor, shape (...)
         :math:`k_3/k_2^{3/2}` and its standard error.
     excess_kurtosis, excess_kurtosis_stderr : Tensor, shape (...)
         :math:`k_4/k_2^2` (0 for a Gaussian; its standard error is about
         :math:`\sqrt{24/S}` near Gaussianity).
     n_samples : int
+
+    The four standardized attributes are undefined for constant samples
+    (:math:`k_2 = 0`): reading them then raises ``ValueError``, never returns NaN.
     """
 
     kappa: Tensor
     stderr: Tensor
-    skewness: Tensor
-    skewness_stderr: Tensor
-    excess_kurtosis: Tensor
-    excess_kurtosis_stderr: Tensor
     n_samples: int
+    standardized: tuple[Tensor, Tensor, Tensor, Tensor] | None = field(default=None,
+                                                                        repr=False)
+
+    def _standardized(self, i: int) -> Tensor:
+        if self.standardized is None:
+            raise ValueError(
+                "The 'samples' parameter of mfteach.finite_width.k_statistics must have a "
+                "non-zero spread for the skewness and excess kurtosis (standardized by k_2) "
+                "to be defined. Got constant samples instead; their cumulants k_2..k_4 are 0.")
+        return self.standardized[i]
+
+    @property
+    def skewness(self) -> Tensor:
+        """:math:`k_3/k_2^{3/2}`."""
+        return self._standardized(0)
+
+    @property
+    def skewness_stderr(self) -> Tensor:
+        """Standard error of :attr:`skewness`."""
+        return self._standardized(1)
+
+    @property
+    def excess_kurtosis(self) -> Tensor:
+        """:math:`k_4/k_2^2`."""
+        return self._standardized(2)
+
+    @property
+    def excess_kurtosis_stderr(self) -> Tensor:
+        """Standard error of :attr:`excess_kurtosis`."""
+        return self._standardized(3)
+
+
+def _pow2_scale(a: Tensor) -> Tensor:
+    """A power of 2 near ``a`` (>= 0) where ``a > 0``, else 1: dividing by it is exact."""
+    safe = torch.where(a > 0, a, torch.ones_like(a))
+    return torch.exp2(torch.floor(torch.log2(safe)))
 
 
 def k_statistics(samples: Tensor, *, dim: int = 0) -> Cumulants:
@@ -101,12 +145,21 @@ def k_statistics(samples: Tensor, *, dim: int = 0) -> Cumulants:
     Returns
     -------
     Cumulants
-        Float64 tensors on the device of ``samples``.
+        Float64 tensors on the device of ``samples``. Constant samples (along ``dim``) have
+        :math:`k_1` equal to the constant and :math:`k_2 = k_3 = k_4 = 0` exactly, with zero
+        standard errors; their skewness and excess kurtosis are undefined, and reading them
+        raises ``ValueError``.
 
     Raises
     ------
     TypeError, ValueError
-        If ``samples`` is not a finite floating tensor with at least 4 entries along ``dim``.
+        If ``samples`` is not a finite float32/float64 tensor with at least 4 entries along
+        ``dim``, or so large that its fourth cumulant overflows float64.
+
+    Notes
+    -----
+    The moments are computed in units of a power of 2 of the spread (an exact rescaling),
+    so samples of any magnitude give their cumulants without overflow in the eighth moments.
 
     References
     ----------
@@ -122,17 +175,33 @@ def k_statistics(samples: Tensor, *, dim: int = 0) -> Cumulants:
     True
     >>> round(float(c.excess_kurtosis_stderr) * (200_000 / 24) ** 0.5, 1)
     1.0
+    >>> k_statistics(torch.full((5,), 2.0)).kappa.tolist()
+    [2.0, 0.0, 0.0, 0.0]
     """
-    fn = "mfteach.finite_width.k_statistics"
-    check_tensor(samples, "samples", fn)
-    if not isinstance(dim, int) or not -samples.ndim <= dim < max(samples.ndim, 1):
+    return _k_statistics(samples, dim, "mfteach.finite_width.k_statistics", "samples")
+
+
+def _k_statistics(samples: Tensor, dim, fn: str, name: str) -> Cumulants:
+    check_tensor(samples, name, fn)
+    if samples.ndim == 0:
+        fail(name, fn, "a tensor with at least one dimension (the samples)", samples)
+    if isinstance(dim, bool) or not isinstance(dim, int):
         fail("dim", fn, f"an int axis of a {samples.ndim}-d tensor", dim, exc=TypeError)
+    if not -samples.ndim <= dim < samples.ndim:
+        fail("dim", fn, f"an int axis of a {samples.ndim}-d tensor", dim)
     x = samples.to(torch.float64).movedim(dim, 0)
     S = x.shape[0]
     if S < 4:
-        fail("samples", fn, "a tensor with at least 4 samples along `dim`", samples)
-    mean = x.mean(0)
-    c = x - mean
+        fail(name, fn, "a tensor with at least 4 samples along `dim`", samples)
+    const = x.amax(0) == x.amin(0)  # (...)
+    s1 = _pow2_scale(x.abs().amax(0))
+    xs = x / s1
+    mean = xs.mean(0)
+    c = xs - mean
+    s2 = _pow2_scale(c.abs().amax(0))
+    c = torch.where(const, torch.zeros_like(c), c / s2)  # spread of order 1: no overflow
+    s = s1 * s2  # an exact power of 2 per column
+    mean = torch.where(const, x[0], mean * s1)
     c2 = c * c
     m2, m3, m4 = c2.mean(0), (c2 * c).mean(0), (c2 * c2).mean(0)
     k2 = S / (S - 1) * m2
@@ -145,13 +214,18 @@ def k_statistics(samples: Tensor, *, dim: int = 0) -> Cumulants:
     def se(psi: Tensor) -> Tensor:
         return (psi.square().mean(0) / S).sqrt()
 
-    kappa = torch.stack([mean, k2, k3, k4])
-    stderr = torch.stack([se(c), se(psi2), se(psi3), se(psi4)])
-    skew = k3 / k2**1.5
-    kurt = k4 / k2**2
-    skew_se = se(psi3 / m2**1.5 - 1.5 * m3 * psi2 / m2**2.5)
-    kurt_se = se(psi4 / m2**2 - 2 * (m4 - 3 * m2 * m2) * psi2 / m2**3)
-    return Cumulants(kappa, stderr, skew, skew_se, kurt, kurt_se, S)
+    kappa = torch.stack([mean, k2 * s**2, k3 * s**3, k4 * s**4])
+    stderr = torch.stack([se(c) * s, se(psi2) * s**2, se(psi3) * s**3, se(psi4) * s**4])
+    if not (bool(torch.isfinite(kappa).all()) and bool(torch.isfinite(stderr).all())):
+        fail(name, fn, "small enough that its fourth cumulant is finite in float64", samples)
+    standardized = None
+    if not bool(const.any()):
+        skew = k3 / k2**1.5
+        kurt = k4 / k2**2
+        skew_se = se(psi3 / m2**1.5 - 1.5 * m3 * psi2 / m2**2.5)
+        kurt_se = se(psi4 / m2**2 - 2 * (m4 - 3 * m2 * m2) * psi2 / m2**3)
+        standardized = (skew, skew_se, kurt, kurt_se)
+    return Cumulants(kappa, stderr, S, standardized)
 
 
 def joint_cumulant4(samples: Tensor) -> tuple[Tensor, Tensor]:
@@ -185,10 +259,16 @@ def joint_cumulant4(samples: Tensor) -> tuple[Tensor, Tensor]:
     fn = "mfteach.finite_width.joint_cumulant4"
     check_tensor(samples, "samples", fn, ndim=2)
     S, k = samples.shape
-    if S < 4 or k > 6:
-        fail("samples", fn, "a tensor of shape (S, k) with S >= 4 and k <= 6", samples)
-    c = samples.to(torch.float64)
+    if S < 4 or not 1 <= k <= 6:
+        fail("samples", fn, "a tensor of shape (S, k) with S >= 4 and 1 <= k <= 6", samples)
+    x = samples.to(torch.float64)
+    const = x.amax(0) == x.amin(0)
+    s1 = _pow2_scale(x.abs().amax(0))
+    c = x / s1
     c = c - c.mean(0)
+    s2 = _pow2_scale(c.abs().amax(0))
+    c = torch.where(const, torch.zeros_like(c), c / s2)  # exact rescaling: no overflow
+    scale = s1 * s2  # (k,)
     m2 = c.T @ c / S
     kap = torch.empty(k, k, k, k, dtype=torch.float64, device=c.device)
     se = torch.empty_like(kap)
@@ -207,6 +287,11 @@ def joint_cumulant4(samples: Tensor) -> tuple[Tensor, Tensor]:
         for perm in set(itertools.permutations(idx)):
             kap[perm] = value
             se[perm] = err
+    units = torch.einsum("i,j,k,l->ijkl", scale, scale, scale, scale)
+    kap, se = kap * units, se * units
+    if not (bool(torch.isfinite(kap).all()) and bool(torch.isfinite(se).all())):
+        fail("samples", fn, "small enough that its fourth cumulants are finite in float64",
+             samples)
     return kap, se
 
 
@@ -237,15 +322,46 @@ def activation_moment(activation: str | Activation, m: int, q: float = 1.0, *,
     fn = "mfteach.finite_width.activation_moment"
     act = _activation(activation, fn)
     m = check_int(m, "m", fn, min=0)
-    q = check_float(q, "q", fn, min=0.0)
+    q = check_float(q, "q", fn, min=0.0, min_open=True)
     degree = check_int(degree, "degree", fn, min=1, max=MAX_DEGREE)
-    if act.name == "relu" and act is get_activation("relu"):
-        if m == 0:
-            return 1.0
-        return q ** (m / 2) * 2 ** (m / 2 - 1) * math.gamma((m + 1) / 2) / math.sqrt(math.pi)
-    if act.name == "linear" and act is get_activation("linear"):
-        return 0.0 if m % 2 else q ** (m / 2) * float(np.prod(np.arange(m - 1, 0, -2)))
-    return float(gauss_hermite_expectation_1d(lambda z: act.fn(z) ** m, q, degree=degree))
+    return _activation_moment(act, m, q, degree, fn)
+
+
+def _activation_moment(act: Activation, m: int, q: float, degree: int, fn: str) -> float:
+    if m == 0:
+        return 1.0
+    relu = act.name == "relu" and act is get_activation("relu")
+    linear = act.name == "linear" and act is get_activation("linear")
+    if linear and m % 2:
+        return 0.0
+    if relu or linear:
+        # E relu(u)^m = q^{m/2} 2^{m/2-1} Gamma((m+1)/2)/sqrt(pi); E u^m = twice that (m even),
+        # summed in logarithms so that a result beyond float64 is refused, not inf.
+        log = ((m / 2) * math.log(q) + (m / 2 - 1) * math.log(2)
+               + math.lgamma((m + 1) / 2) - 0.5 * math.log(math.pi) + (linear and math.log(2)))
+        if log > math.log(torch.finfo(torch.float64).max):
+            _moment_overflow(m, q, fn)
+        if m > 64:
+            return math.exp(log)
+        if relu:  # the direct forms for the usual orders (same digits as before)
+            return (q ** (m / 2) * 2 ** (m / 2 - 1) * math.gamma((m + 1) / 2)
+                    / math.sqrt(math.pi))
+        return q ** (m / 2) * float(np.prod(np.arange(m - 1, 0, -2)))
+    if m > 4 * MAX_DEGREE:
+        fail("m", fn, f"an int <= {4 * MAX_DEGREE} for an activation without a closed form "
+             f"(Gauss-Hermite quadrature)", m)
+    with torch.no_grad():
+        value = float(gauss_hermite_expectation_1d(lambda z: act.fn(z) ** m, q,
+                                                   degree=degree))
+    if not math.isfinite(value):
+        _moment_overflow(m, q, fn)
+    return value
+
+
+def _moment_overflow(m: int, q: float, fn: str) -> None:
+    if q > 1:
+        fail("q", fn, f"small enough that E[phi(u)^{m}] is finite in float64", q)
+    fail("m", fn, "small enough that E[phi(u)^m] is finite in float64", m)
 
 
 def _cumulants_from_moments(mu: Sequence[float]) -> list[float]:
@@ -290,10 +406,14 @@ class OutputCumulants:
 
     def skewness(self, width: int) -> float:
         """Skewness of the output at width n: ``skewness_coef / sqrt(n)``."""
+        width = check_int(width, "width", "mfteach.finite_width.OutputCumulants.skewness",
+                          min=1)
         return self.skewness_coef / math.sqrt(width)
 
     def excess_kurtosis(self, width: int) -> float:
         """Excess kurtosis of the output at width n: ``kurtosis_coef / n``."""
+        width = check_int(width, "width",
+                          "mfteach.finite_width.OutputCumulants.excess_kurtosis", min=1)
         return self.kurtosis_coef / width
 
 
@@ -353,14 +473,27 @@ def output_cumulants(activation: str | Activation, *, readout: str = "gaussian",
     check_choice(readout, "readout", fn, READOUTS)
     q = check_float(q, "q", fn, min=0.0, min_open=True)
     act = _activation(activation, fn)
+    degree = check_int(degree, "degree", fn, min=1, max=MAX_DEGREE)
+    return _output_cumulants(act, readout, q, degree, fn)
+
+
+def _output_cumulants(act: Activation, readout: str, q: float, degree: int,
+                      fn: str) -> OutputCumulants:
     a_mom = readout_law(readout).moments
-    phi_mom = [activation_moment(act, m, q, degree=degree) for m in range(1, 5)]
+    phi_mom = [_activation_moment(act, m, q, degree, fn) for m in range(1, 5)]
     mu = [a_mom[m] * phi_mom[m] for m in range(4)]
     kz = _cumulants_from_moments(mu)
     k2 = kz[1]
-    if k2 <= 0:
+    if k2 <= 0 and q >= 1e-100:
         fail("activation", fn, "an activation with E[phi(u)^2] > 0", act.name)
-    return OutputCumulants(act.name, readout, q, tuple(kz), kz[2] / k2**1.5, kz[3] / k2**2)
+    try:
+        coefs = (kz[2] / k2**1.5, kz[3] / k2**2)
+    except (ZeroDivisionError, ValueError, OverflowError):
+        coefs = (math.nan, math.nan)
+    if not all(math.isfinite(v) for v in (*kz, *coefs)) or (coefs[1] == 0 and kz[3] != 0):
+        fail("q", fn, "a pre-activation variance whose moments E[phi(u)^m], m <= 4, are "
+             "representable in float64", q)
+    return OutputCumulants(act.name, readout, q, tuple(kz), *coefs)
 
 
 def _default_degree(r: int) -> int:
@@ -407,6 +540,8 @@ def fourth_cumulant_tensor(x: Tensor, *, activation: str | Activation,
     """
     fn = "mfteach.finite_width.fourth_cumulant_tensor"
     check_tensor(x, "x", fn, ndim=2)
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        fail("x", fn, "a tensor of shape (k, d) with k, d >= 1", x)
     act = _activation(activation, fn)
     check_choice(readout, "readout", fn, READOUTS)
     x = x.to(torch.float64)
@@ -428,7 +563,11 @@ def fourth_cumulant_tensor(x: Tensor, *, activation: str | Activation,
     a2, a4 = readout_law(readout).moments[1], readout_law(readout).moments[3]
     pairs = (torch.einsum("ij,kl->ijkl", m2, m2) + torch.einsum("ik,jl->ijkl", m2, m2)
              + torch.einsum("il,jk->ijkl", m2, m2))
-    return a4 * m4 - a2 * a2 * pairs
+    out = a4 * m4 - a2 * a2 * pairs
+    if not bool(torch.isfinite(out).all()):
+        fail("x", fn, "small enough that the fourth moments of phi(x.w/sqrt(d)) are finite "
+             "in float64", x)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -451,11 +590,13 @@ def fit_weighted_loglog_slope(x, y, y_stderr) -> SlopeFit:
     (-1.0, 0.0102)
     """
     fn = "mfteach.finite_width.fit_weighted_loglog_slope"
-    xa, ya, sa = (np.asarray(torch.as_tensor(v).detach().cpu(), dtype=np.float64).ravel()
-                  for v in (x, y, y_stderr))
-    if not (xa.size == ya.size == sa.size) or xa.size < 2:
-        fail("x", fn, "the same length as y and y_stderr, with at least 2 points",
-             (xa.size, ya.size, sa.size))
+    xa, ya, sa = (_as_float_array(v, name, fn)
+                  for v, name in ((x, "x"), (y, "y"), (y_stderr, "y_stderr")))
+    if xa.size < 2:
+        fail("x", fn, "an array of at least 2 points", xa.tolist())
+    for v, name in ((ya, "y"), (sa, "y_stderr")):
+        if v.size != xa.size:
+            fail(name, fn, f"an array of the same length as x ({xa.size})", v.tolist())
     if not (np.all(np.isfinite(xa)) and np.all(xa > 0)):
         fail("x", fn, "finite and positive", xa.tolist())
     if not (np.all(np.isfinite(ya)) and np.all(ya > 0)):
@@ -467,11 +608,15 @@ def fit_weighted_loglog_slope(x, y, y_stderr) -> SlopeFit:
     xbar = float((w * lx).sum() / w.sum())
     ybar = float((w * ly).sum() / w.sum())
     sxx = float((w * (lx - xbar) ** 2).sum())
-    if sxx <= 0:
+    if not sxx > 0:
         fail("x", fn, "at least two distinct values", xa.tolist())
     slope = float((w * (lx - xbar) * (ly - ybar)).sum()) / sxx
-    return SlopeFit(slope=slope, stderr=math.sqrt(1.0 / sxx), intercept=ybar - slope * xbar,
-                    n_points=int(xa.size))
+    fit = SlopeFit(slope=slope, stderr=math.sqrt(1.0 / sxx), intercept=ybar - slope * xbar,
+                   n_points=int(xa.size))
+    if not all(math.isfinite(v) for v in (fit.slope, fit.stderr, fit.intercept)):
+        fail("y_stderr", fn, "standard errors whose weights (y / y_stderr)^2 are finite",
+             sa.tolist())
+    return fit
 
 
 @dataclass(frozen=True)
@@ -534,11 +679,20 @@ def cumulant_scaling(activation: str | Activation, widths: Sequence[int], *, n_s
     ----------
     activation : str or Activation
     widths : sequence of int
-        At least two distinct widths.
+        At least two distinct widths (the slopes are weighted fits whose standard errors come
+        from the measured ones, defined with two points).
     n_samples, generator, readout, depth, device, dtype
-        As :func:`sample_outputs`; one generator stream runs through the widths.
+        As :func:`sample_outputs` (``n_samples >= 4``); one generator stream runs through the
+        widths.
     q : float
-        Pre-activation variance :math:`|x|^2/d` of the input.
+        Pre-activation variance :math:`|x|^2/d` of the input, in :math:`[10^{-100},
+        10^{100}]` (the fourth cumulants stay representable).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, named as this function's (never its helpers'), or sizes beyond
+        the limits of :func:`mfteach._checks.check_budget`.
 
     Returns
     -------
@@ -551,24 +705,30 @@ def cumulant_scaling(activation: str | Activation, widths: Sequence[int], *, n_s
     -1
     """
     fn = "mfteach.finite_width.cumulant_scaling"
-    if (isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence)
-            or len(set(widths)) < 2):
-        fail("widths", fn, "a sequence of at least two distinct ints >= 1", widths,
-             exc=TypeError if not isinstance(widths, Sequence) else ValueError)
-    widths = tuple(check_int(w, "widths", fn, min=1) for w in widths)
-    q = check_float(q, "q", fn, min=0.0, min_open=True)
-    g = as_generator(generator, resolve_device(device, fn), fn)  # one stream for all widths
+    widths = _check_widths(widths, fn)
+    q = check_float(q, "q", fn, min=1e-100, max=1e100)
     x = torch.full((1, 1), math.sqrt(q), dtype=torch.float64)
+    # Validate every argument here, under this function's name, before any sampling.
+    _, act, _, n_samples, depth, _, dev, dt = _check_common(
+        fn, x, activation, max(widths), n_samples, readout, depth, None, device, dtype)
+    if n_samples < 4:
+        fail("n_samples", fn, "an int >= 4 (the fourth k-statistic needs 4 samples)",
+             n_samples)
+    N = max(widths)
+    _check_sample_budget(fn, n_out=1, per_network=N * (2 + (N if depth > 1 else 0)),
+                         width=N, n_samples=n_samples, chunk_size=None,
+                         depth=depth * len(widths), dt=dt, dev=dev, width_name="widths")
+    g = as_generator(generator, dev, fn)  # one stream for all widths
     stats = []
     for n in widths:
         f = sample_outputs(x, activation=activation, width=n, n_samples=n_samples,
                            generator=g, readout=readout, depth=depth, device=device,
                            dtype=dtype)
-        stats.append(k_statistics(f[:, 0]))
+        stats.append(_k_statistics(f[:, 0], 0, fn, "q"))
     kappa = torch.stack([s.kappa for s in stats])
     stderr = torch.stack([s.stderr for s in stats])
     act_name = activation.name if isinstance(activation, Activation) else activation
-    theory = output_cumulants(activation, readout=readout, q=q) if depth == 1 else None
+    theory = _output_cumulants(act, readout, q, 200, fn) if depth == 1 else None
     return CumulantScaling(
         widths=widths, kappa=kappa, stderr=stderr,
         skewness=torch.stack([s.skewness for s in stats]),

@@ -29,17 +29,33 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_float, check_int, check_tensor, fail
+from .._checks import (
+    check_bool,
+    check_budget,
+    check_choice,
+    check_float,
+    check_int,
+    check_same_device_dtype,
+    check_tensor,
+    fail,
+)
 from ..activations import ACTIVATIONS, Activation, resolve_activation
 from ..device import as_generator, resolve_device, resolve_dtype
-from ..gaussian import gauss_hermite_expectation
+from ..gaussian import MAX_DEGREE, gauss_hermite_expectation
 from ..kernels import nngp, ntk
-from ..models import TwoLayer, teacher_data
+from ..models import TwoLayer, _draw_generator, _largest, teacher_data
 from ..stats import SlopeFit, fit_loglog_slope
-from ..training import relative_ntk_change, train
+from ..training import _check_lr, relative_ntk_change, train
 from ._cumulants import fit_weighted_loglog_slope
 from ._edgeworth import edgeworth_cdf, ks_distance
-from ._sampling import readout_law, sample_ntk
+from ._sampling import (
+    READOUTS,
+    _check_common,
+    _check_sample_budget,
+    _check_widths,
+    readout_law,
+    sample_ntk,
+)
 
 __all__ = [
     "ntk_variance_coefficient",
@@ -59,12 +75,29 @@ __all__ = [
 _activation = resolve_activation
 
 
-def _widths(widths, fn: str) -> tuple[int, ...]:
-    if (isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence)
-            or len(set(widths)) < 2):
-        fail("widths", fn, "a sequence of at least two distinct ints >= 1", widths,
-             exc=TypeError if not isinstance(widths, Sequence) else ValueError)
-    return tuple(check_int(w, "widths", fn, min=1) for w in widths)
+_widths = _check_widths
+
+
+def _check_x(x, fn: str) -> Tensor:
+    """Inputs (k, d), k, d >= 1, finite, with a finite Gram matrix x x^T / d in float64."""
+    check_tensor(x, "x", fn, ndim=2)
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        fail("x", fn, "a tensor of shape (k, d) with k, d >= 1", x)
+    x = x.to(torch.float64)
+    if float(x.abs().max()) > 1e100:
+        fail("x", fn, "inputs with entries of magnitude at most 1e100 (the kernels' "
+             "moments must stay finite)", x)
+    return x
+
+
+def _check_train_sizes(fn: str, *, width: int, n_networks: int, n_train: int, d: int,
+                       steps: int, n_widths: int, dt: torch.dtype) -> None:
+    it = dt.itemsize
+    sizes = {"widths" if n_widths else "width": width, "n_networks": n_networks,
+             "n_train": n_train, "d": d}
+    _largest(fn, it * (3.0 * (n_train + 1) * (d + 1) + n_networks * (
+        3.0 * width * (d + 1) + 6.0 * n_train * width + 5.0 * n_train**2)), **sizes)
+    check_budget("steps", fn, steps, steps=float(steps) * max(n_widths, 1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,12 +139,15 @@ def ntk_variance_coefficient(x: Tensor, *, activation: str | Activation,
     3.0
     """
     fn = "mfteach.finite_width.ntk_variance_coefficient"
-    check_tensor(x, "x", fn, ndim=2)
+    x = _check_x(x, fn)
     act = _activation(activation, fn)
-    a4 = readout_law(check_choice(readout, "readout", fn, ("gaussian", "rademacher",
-                                                           "exponential"))).moments[3]
-    degree = check_int(degree, "degree", fn, min=1)
-    x = x.to(torch.float64)
+    a4 = readout_law(check_choice(readout, "readout", fn, READOUTS)).moments[3]
+    degree = check_int(degree, "degree", fn, min=1, max=MAX_DEGREE)
+    return _ntk_variance_coefficient(x, act, a4, degree, fn)
+
+
+def _ntk_variance_coefficient(x: Tensor, act: Activation, a4: float, degree: int,
+                              fn: str) -> Tensor:
     gram = x @ x.T / x.shape[1]
     c11 = gram.diagonal().unsqueeze(1).expand_as(gram)
     c22 = gram.diagonal().unsqueeze(0).expand_as(gram)
@@ -124,7 +160,10 @@ def ntk_variance_coefficient(x: Tensor, *, activation: str | Activation,
     e2 = e(lambda u, v: f(u) * f(v) * df(u) * df(v))
     e3 = e(lambda u, v: (df(u) * df(v)) ** 2)
     theta = ntk(x, activation=act, depth=1)
-    return e1 + 2 * gram * e2 + gram**2 * a4 * e3 - theta**2
+    out = e1 + 2 * gram * e2 + gram**2 * a4 * e3 - theta**2
+    if not bool(torch.isfinite(out).all()):
+        fail("x", fn, "inputs whose kernel moments are finite in float64", x)
+    return out
 
 
 @dataclass(frozen=True)
@@ -167,7 +206,14 @@ def ntk_fluctuations(x: Tensor, *, activation: str | Activation, widths: Sequenc
 
     For each width, ``n_samples`` networks (:func:`sample_ntk`); the mean should match
     :func:`mfteach.kernels.ntk` at every width and the variance fall like
-    :math:`v/n` (:func:`ntk_variance_coefficient`).
+    :math:`v/n` (:func:`ntk_variance_coefficient`). ``x`` is ``(k, d)``, ``widths`` at least
+    two distinct widths (the slope is a weighted fit), ``n_samples >= 4``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, named as this function's; for an ``x`` whose kernel does not
+        fluctuate (e.g. ``x = 0``); for sizes beyond :func:`mfteach._checks.check_budget`.
 
     Examples
     --------
@@ -178,7 +224,20 @@ def ntk_fluctuations(x: Tensor, *, activation: str | Activation, widths: Sequenc
     """
     fn = "mfteach.finite_width.ntk_fluctuations"
     widths = _widths(widths, fn)
-    dev = resolve_device(device, fn)
+    xs = _check_x(x, fn)
+    N = max(widths)
+    _, act, _, n_samples, _, _, dev, dt = _check_common(
+        fn, x, activation, N, n_samples, readout, 1, None, device, dtype, ndim=2)
+    if n_samples < 4:
+        fail("n_samples", fn, "an int >= 4 (a variance with its standard error)", n_samples)
+    k = xs.shape[0]
+    _check_sample_budget(fn, n_out=3 * k * k, per_network=N * (3 * k + min(k, xs.shape[1])),
+                         width=N, n_samples=n_samples, chunk_size=None, depth=len(widths),
+                         width_name="widths",
+                         dt=dt, dev=dev)
+    theory_mean = ntk(xs.to(dev), activation=act, depth=1)
+    theory_var = _ntk_variance_coefficient(xs.to(dev), act, readout_law(readout).moments[3],
+                                           96, fn)
     g = as_generator(generator, dev, fn)
     means, mses, vars_, vses = [], [], [], []
     for n in widths:
@@ -190,14 +249,13 @@ def ntk_fluctuations(x: Tensor, *, activation: str | Activation, widths: Sequenc
         mses.append(K.std(0) / math.sqrt(n_samples))
         vars_.append(dev2.sum(0) / (n_samples - 1))
         vses.append(dev2.std(0) / math.sqrt(n_samples))
-    xs = x if x.ndim == 2 else x.unsqueeze(0)
-    xs = xs.to(device=dev, dtype=torch.float64)
     var, var_se = torch.stack(vars_), torch.stack(vses)
+    if not (bool((var[:, 0, 0] > 0).all()) and bool((var_se[:, 0, 0] > 0).all())):
+        fail("x", fn, "an input whose empirical kernel Theta(x_1, x_1) fluctuates (its "
+             "variance is 0 here, so no slope can be fitted)", x)
     return NTKFluctuations(
         widths=widths, mean=torch.stack(means), mean_stderr=torch.stack(mses), var=var,
-        var_stderr=var_se, theory_mean=ntk(xs, activation=_activation(activation, fn),
-                                           depth=1),
-        theory_var_coef=ntk_variance_coefficient(xs, activation=activation, readout=readout),
+        var_stderr=var_se, theory_mean=theory_mean, theory_var_coef=theory_var,
         fit=fit_weighted_loglog_slope(widths, var[:, 0, 0], var_se[:, 0, 0]),
         n_samples=n_samples)
 
@@ -220,8 +278,23 @@ def sphere_data(n: int, d: int, *, generator: int | torch.Generator,
     >>> [round(v, 6) for v in (X ** 2).sum(1).tolist()]
     [3.0, 3.0, 3.0, 3.0, 3.0]
     """
-    X, _ = teacher_data(n, d, generator=generator, dtype=dtype or torch.float32, device=device)
-    X = X / X.norm(dim=1, keepdim=True) * math.sqrt(d)
+    return _sphere_data(n, d, generator, dtype, device, "mfteach.finite_width.sphere_data")
+
+
+def _sphere_data(n, d, generator, dtype, device, fn: str, n_name: str = "n"
+                 ) -> tuple[Tensor, Tensor]:
+    n = check_int(n, n_name, fn, min=1)
+    d = check_int(d, "d", fn, min=1)
+    dev = resolve_device(device, fn)
+    dt = resolve_dtype(dtype, fn, default=torch.float32)
+    name = n_name if n >= d else "d"
+    check_budget(name, fn, n if n >= d else d, nbytes=3.0 * n * (d + 1) * dt.itemsize)
+    g = _draw_generator(generator, dev, fn)
+    X, _ = teacher_data(n, d, generator=g, dtype=dt, device=dev)
+    norm = X.norm(dim=1, keepdim=True)
+    if not bool((norm > 0).all()):  # probability 0 (d = 1 and a draw of exactly 0)
+        fail("generator", fn, "a seed whose inputs are all non-zero", generator)
+    X = X / norm * math.sqrt(d)
     return X, torch.tanh(2 * X[:, 0])
 
 
@@ -280,6 +353,14 @@ def ntk_drift(activation: str, widths: Sequence[int], *, lr: float = 0.5, steps:
     -------
     NTKDrift
 
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments (named as this function's), an ``lr`` not representable in
+        ``dtype`` or too small for the kernel to move, or sizes beyond
+        :func:`mfteach._checks.check_budget`; :class:`mfteach.training.DivergenceError` if
+        training diverges.
+
     Notes
     -----
     The rigorous bounds give :math:`O(n^{-1/2})` (Jacot et al. 2018; Lee et al. 2019); the
@@ -303,10 +384,16 @@ def ntk_drift(activation: str, widths: Sequence[int], *, lr: float = 0.5, steps:
     n_networks = check_int(n_networks, "n_networks", fn, min=2)
     record_every = steps if record_every is None else check_int(record_every, "record_every",
                                                                 fn, min=1)
+    check_bool(progress, "progress", fn)
     dev = resolve_device(device, fn)
     dt = resolve_dtype(dtype, fn, default=torch.float32)
-    g = as_generator(generator, "cpu", fn)
-    X, y = sphere_data(n_train, d, generator=g, dtype=dt, device=dev)
+    lr = _check_lr(lr, fn, dt)
+    _check_train_sizes(fn, width=max(widths), n_networks=n_networks, n_train=n_train, d=d,
+                       steps=steps, n_widths=len(widths), dt=dt)
+    check_budget("record_every", fn, record_every, nbytes=2.0 * (steps // record_every + 2)
+                 * len(widths) * n_networks * 8)
+    g = _draw_generator(generator, dev, fn)
+    X, y = _sphere_data(n_train, d, g, dt, dev, fn, "n_train")
     drifts, losses, step = [], [], None
     for n in widths:
         model = TwoLayer(d, n, activation=activation, n_networks=n_networks, generator=g,
@@ -321,8 +408,12 @@ def ntk_drift(activation: str, widths: Sequence[int], *, lr: float = 0.5, steps:
     final_se = drift[-1].std(1) / math.sqrt(n_networks)
     if bool((final > 0).all()) and bool((final_se > 0).all()):
         fit = fit_weighted_loglog_slope(widths, final, final_se)
+    elif bool((final > 0).all()) and len(widths) >= 3:
+        fit = fit_loglog_slope(widths, final)  # equal drifts across networks: unweighted
     else:
-        fit = fit_loglog_slope(widths, final.clamp_min(1e-300))
+        fail("lr", fn, "large enough (with steps) for the tangent kernel to move measurably "
+             "at every width", lr, hint="The drift is 0 at some width, so no slope can be "
+             "fitted; raise lr or steps.")
     return NTKDrift(widths, step, drift, torch.stack(losses, 1), final, final_se, fit,
                     activation, lr)
 
@@ -381,6 +472,13 @@ def gp_prediction(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str | Act
     GPPrediction
         Float64, on the device of ``X``.
 
+    Raises
+    ------
+    TypeError, ValueError
+        For bad or mismatched ``X``, ``y``, ``x_test`` (shapes, devices, dtypes, non-finite
+        or empty), an ``lr`` at or beyond the linear model's stability bound, or results that
+        overflow float64.
+
     Examples
     --------
     >>> X = torch.eye(2, dtype=torch.float64) * 2 ** 0.5
@@ -390,14 +488,38 @@ def gp_prediction(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str | Act
     ([1.0, -1.0], True)
     """
     fn = "mfteach.finite_width.gp_prediction"
-    check_tensor(X, "X", fn, ndim=2)
-    check_tensor(y, "y", fn, shape=(X.shape[0],))
-    check_tensor(x_test, "x_test", fn, shape=(None, X.shape[1]))
     act = _activation(activation, fn)
+    X, y, x_test = _check_train_test(X, y, x_test, fn)
     lr = check_float(lr, "lr", fn, min=0.0, min_open=True)
     steps = check_int(steps, "steps", fn, min=0)
-    Xa = torch.cat([X, x_test.to(X)]).to(torch.float64)
+    return _gp_prediction(X, y, x_test, act, lr, steps, fn)
+
+
+def _check_train_test(X, y, x_test, fn: str) -> tuple[Tensor, Tensor, Tensor]:
+    """Training inputs X (N, d), N, d >= 1, targets y (N,), test inputs (m, d), m >= 1, all
+    finite, on one device and dtype."""
+    check_tensor(X, "X", fn, ndim=2)
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        fail("X", fn, "a tensor of shape (N, d) with N, d >= 1", X)
+    check_tensor(y, "y", fn, ndim=1)
+    if y.shape[0] != X.shape[0]:
+        fail("y", fn, f"a tensor of shape ({X.shape[0]},): one target per row of 'X'", y)
+    check_tensor(x_test, "x_test", fn, ndim=2)
+    if x_test.shape[1] != X.shape[1] or x_test.shape[0] < 1:
+        fail("x_test", fn, f"a tensor of shape (m, {X.shape[1]}), m >= 1: as many columns "
+             f"as 'X'", x_test)
+    check_same_device_dtype(fn, X=X, y=y, x_test=x_test)
+    return X, y, x_test
+
+
+def _gp_prediction(X: Tensor, y: Tensor, x_test: Tensor, act: Activation, lr: float,
+                   steps: int, fn: str) -> GPPrediction:
     N = X.shape[0]
+    check_budget("X", fn, X, nbytes=8.0 * 6 * (N + x_test.shape[0]) ** 2)
+    if float(torch.cat([X, x_test]).abs().max()) > 1e100:
+        fail("X", fn, "inputs with entries of magnitude at most 1e100 (the kernels must "
+             "stay finite)", X)
+    Xa = torch.cat([X, x_test]).to(torch.float64)
     K = nngp(Xa, activation=act, depth=1)
     T = ntk(Xa, activation=act, depth=1)
     lam, Q = torch.linalg.eigh(T[:N, :N])
@@ -405,14 +527,22 @@ def gp_prediction(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str | Act
     if bool((c >= 2).any()):
         fail("lr", fn, f"below 2N/lambda_max = {2 * N / float(lam.max()):.4g} (gradient "
              "descent on the linear model diverges beyond it)", lr)
+    k = float(steps) if steps < 2**1000 else math.inf  # the long-time limit
     safe = lam > 1e-12 * lam.abs().max()
     lam_s = torch.where(safe, lam, torch.ones_like(lam))
-    gain = torch.where(safe, -torch.expm1(steps * torch.log1p(-c)) / lam_s,
-                       torch.full_like(lam, steps * lr / N))
+    gain = torch.where(safe, -torch.expm1(k * torch.log1p(-c)) / lam_s,
+                       torch.full_like(lam, k * lr / N))
+    if not bool(torch.isfinite(gain).all()):
+        fail("steps", fn, "small enough that the flow along the kernel's null directions "
+             "stays finite", steps)
     B = T[N:, :N] @ Q @ torch.diag(gain) @ Q.T  # (m, N)
     mean = B @ y.to(torch.float64)
     cov = K[N:, N:] - B @ K[:N, N:] - K[N:, :N] @ B.T + B @ K[:N, :N] @ B.T
     cov = 0.5 * (cov + cov.T)
+    if not bool(torch.isfinite(mean).all()):
+        fail("y", fn, "small enough that the predicted mean is finite in float64", y)
+    if not bool(torch.isfinite(cov).all()):
+        fail("X", fn, "inputs whose predicted covariance is finite in float64", X)
     return GPPrediction(mean=mean, cov=cov, var=cov.diagonal().clone())
 
 
@@ -429,6 +559,14 @@ def trained_ensemble(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str, w
     -------
     Tensor, shape (n_networks, m)
 
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, named as this function's (``X``, ``y``, ``x_test`` on one device
+        and dtype; ``lr`` representable in it; sizes within
+        :func:`mfteach._checks.check_budget`); :class:`mfteach.training.DivergenceError` if
+        training diverges.
+
     Examples
     --------
     >>> X, y = sphere_data(4, 3, generator=0, dtype=torch.float64)
@@ -437,13 +575,26 @@ def trained_ensemble(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str, w
     torch.Size([3, 1])
     """
     fn = "mfteach.finite_width.trained_ensemble"
-    check_tensor(X, "X", fn, ndim=2)
-    check_tensor(x_test, "x_test", fn, shape=(None, X.shape[1]))
+    check_choice(activation, "activation", fn, ACTIVATIONS)
+    X, y, x_test = _check_train_test(X, y, x_test, fn)
+    width = check_int(width, "width", fn, min=1)
+    n_networks = check_int(n_networks, "n_networks", fn, min=1)
+    lr = _check_lr(lr, fn, X.dtype)
+    steps = check_int(steps, "steps", fn, min=0)
+    check_bool(progress, "progress", fn)
+    _check_train_sizes(fn, width=width, n_networks=n_networks, n_train=X.shape[0],
+                       d=X.shape[1], steps=steps, n_widths=0, dt=X.dtype)
+    g = _draw_generator(generator, X.device, fn)
+    return _trained_ensemble(X, y, x_test, activation, width, n_networks, lr, steps, g,
+                             progress)
+
+
+def _trained_ensemble(X, y, x_test, activation, width, n_networks, lr, steps, g, progress):
     model = TwoLayer(X.shape[1], width, activation=activation, n_networks=n_networks,
-                     generator=generator, device=X.device, dtype=X.dtype)
+                     generator=g, device=X.device, dtype=X.dtype)
     train(model, X, y, lr=lr, steps=steps, record_every=max(steps, 1), progress=progress)
     with torch.no_grad():
-        return model(x_test.to(X))
+        return model(x_test)
 
 
 @dataclass(frozen=True)
@@ -504,19 +655,25 @@ def ensemble_vs_gp(activation: str, widths: Sequence[int], *, n_networks: int = 
     widths = _widths(widths, fn)
     n_networks = check_int(n_networks, "n_networks", fn, min=4)
     n_train = check_int(n_train, "n_train", fn, min=1)
+    d = check_int(d, "d", fn, min=1)
+    lr = check_float(lr, "lr", fn, min=0.0, min_open=True)
+    steps = check_int(steps, "steps", fn, min=0)
+    check_bool(progress, "progress", fn)
     dev = resolve_device(device, fn)
     dt = resolve_dtype(dtype, fn, default=torch.float64)
-    g = as_generator(generator, "cpu", fn)
-    Xa, ya = sphere_data(n_train + 1, d, generator=g, dtype=dt, device=dev)
+    lr = _check_lr(lr, fn, dt)
+    _check_train_sizes(fn, width=max(widths), n_networks=n_networks, n_train=n_train, d=d,
+                       steps=steps, n_widths=len(widths), dt=dt)
+    g = _draw_generator(generator, dev, fn)
+    Xa, ya = _sphere_data(n_train + 1, d, g, dt, dev, fn, "n_train")
     X, y, xs = Xa[:n_train], ya[:n_train], Xa[n_train:]
-    gp = gp_prediction(X, y, xs, activation=activation, lr=lr, steps=steps)
+    gp = _gp_prediction(X, y, xs, _activation(activation, fn), lr, steps, fn)
     m_inf, v_inf = float(gp.mean[0]), float(gp.var[0])
     s_inf = math.sqrt(max(v_inf, 0.0))
     outs = []
     for n in widths:
-        outs.append(trained_ensemble(X, y, xs, activation=activation, width=n,
-                                     n_networks=n_networks, lr=lr, steps=steps,
-                                     generator=g, progress=progress)[:, 0])
+        outs.append(_trained_ensemble(X, y, xs, activation, n, n_networks, lr, steps, g,
+                                      progress)[:, 0])
     F = torch.stack(outs).to(torch.float64)  # (W, M)
     M = n_networks
     mean = F.mean(1)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .._checks import fail
+from .._checks import check_int, check_tensor, fail
 from ..plotting import histogram_with_densities, loglog_with_fit
 from ._cumulants import CumulantScaling, OutputCumulants
 from ._edgeworth import edgeworth_density
@@ -16,6 +16,24 @@ from ._ntk import EnsembleVsGP, NTKDrift
 
 __all__ = ["plot_output_law", "plot_cumulant_scaling", "plot_ntk_drift",
            "plot_ensemble_vs_gp"]
+
+
+def _check_ax(ax, fn: str) -> None:
+    from matplotlib.axes import Axes
+
+    if ax is not None and not isinstance(ax, Axes):
+        fail("ax", fn, "a matplotlib Axes or None", ax, exc=TypeError)
+
+
+def _drawable(x, name: str, fn: str, what: str, *, positive: bool = False) -> None:
+    """A result field about to be drawn must be finite (and positive on a log axis): a NaN
+    would silently be left out of the figure."""
+    if isinstance(x, torch.Tensor):
+        ok = bool(torch.isfinite(x).all()) and (not positive or bool((x > 0).all()))
+    else:
+        ok = math.isfinite(x) and (not positive or x > 0)
+    if not ok:
+        fail(name, fn, f"a result with {'positive' if positive else 'finite'} {what}", x)
 
 
 def _figure(ncols: int, width: float = 9.0, height: float = 3.6):
@@ -36,9 +54,15 @@ def plot_output_law(samples: torch.Tensor, theory: OutputCumulants, width: int, 
     -------
     (fig, ax)
     """
+    fn = "mfteach.finite_width.plot_output_law"
+    check_tensor(samples, "samples", fn, ndim=1)
+    if samples.numel() < 2:
+        fail("samples", fn, "a tensor of at least 2 samples", samples)
     if not isinstance(theory, OutputCumulants):
-        fail("theory", "mfteach.finite_width.plot_output_law", "an OutputCumulants", theory,
-             exc=TypeError)
+        fail("theory", fn, "an OutputCumulants", theory, exc=TypeError)
+    width = check_int(width, "width", fn, min=1)
+    bins = check_int(bins, "bins", fn, min=1, max=100_000)
+    _check_ax(ax, fn)
     s = samples.detach().to("cpu", torch.float64).ravel()
     k = theory.kappa(width)
     sd = math.sqrt(k[1])
@@ -67,9 +91,14 @@ def plot_cumulant_scaling(scaling: CumulantScaling, *, ax=None, mark: int | None
     -------
     (fig, ax)
     """
+    fn = "mfteach.finite_width.plot_cumulant_scaling"
     if not isinstance(scaling, CumulantScaling):
-        fail("scaling", "mfteach.finite_width.plot_cumulant_scaling", "a CumulantScaling",
-             scaling, exc=TypeError)
+        fail("scaling", fn, "a CumulantScaling", scaling, exc=TypeError)
+    for field in ("skewness", "skewness_stderr", "excess_kurtosis", "excess_kurtosis_stderr"):
+        _drawable(getattr(scaling, field), "scaling", fn, f"CumulantScaling.{field}")
+    _check_ax(ax, fn)
+    if mark is not None:
+        mark = check_int(mark, "mark", fn, min=min(scaling.widths), max=max(scaling.widths))
     if ax is None:
         from matplotlib.figure import Figure
 
@@ -107,9 +136,14 @@ def plot_ntk_drift(drifts: Sequence[NTKDrift]):
     """
     if isinstance(drifts, NTKDrift):
         drifts = [drifts]
-    if not drifts or not all(isinstance(d, NTKDrift) for d in drifts):
-        fail("drifts", "mfteach.finite_width.plot_ntk_drift", "a sequence of NTKDrift",
-             drifts, exc=TypeError)
+    fn = "mfteach.finite_width.plot_ntk_drift"
+    if not isinstance(drifts, Sequence) or not drifts or not all(
+            isinstance(d, NTKDrift) for d in drifts):
+        fail("drifts", fn, "a sequence of NTKDrift", drifts, exc=TypeError)
+    for dr in drifts:
+        _drawable(dr.drift[1:], "drifts", fn, "NTKDrift.drift after step 0", positive=True)
+        _drawable(dr.final, "drifts", fn, "NTKDrift.final", positive=True)
+        _drawable(dr.final_stderr, "drifts", fn, "NTKDrift.final_stderr")
     fig, (ax1, ax2) = _figure(2)
     steps = drifts[0].step.cpu().numpy()[1:]  # step 0 has no drift (log axis)
     for i, dr in enumerate(drifts):
@@ -139,9 +173,15 @@ def plot_ensemble_vs_gp(result: EnsembleVsGP):
     -------
     matplotlib.figure.Figure
     """
+    fn = "mfteach.finite_width.plot_ensemble_vs_gp"
     if not isinstance(result, EnsembleVsGP):
-        fail("result", "mfteach.finite_width.plot_ensemble_vs_gp", "an EnsembleVsGP", result,
-             exc=TypeError)
+        fail("result", fn, "an EnsembleVsGP", result, exc=TypeError)
+    _drawable(result.outputs, "result", fn, "EnsembleVsGP.outputs")
+    _drawable(result.gp_mean, "result", fn, "EnsembleVsGP.gp_mean")
+    _drawable(result.gp_var, "result", fn, "EnsembleVsGP.gp_var", positive=True)
+    for field in ("w2", "ks"):
+        _drawable(getattr(result, field), "result", fn, f"EnsembleVsGP.{field}",
+                  positive=True)
     fig, (ax1, ax2) = _figure(2)
     sd = math.sqrt(result.gp_var)
     grid = np.linspace(result.gp_mean - 5 * sd, result.gp_mean + 5 * sd, 300)

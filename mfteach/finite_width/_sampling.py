@@ -20,12 +20,14 @@ and never one network at a time. Deeper networks are drawn as batches of weight 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int, check_tensor, fail
+from .._checks import check_budget, check_choice, check_int, check_tensor, fail, max_bytes
 from ..activations import ACTIVATIONS, Activation, get_activation
 from ..device import as_generator, resolve_device, resolve_dtype
 
@@ -72,7 +74,7 @@ def readout_law(name: str) -> ReadoutLaw:
     >>> readout_law("exponential").moments
     (0.0, 1.0, 2.0, 9.0)
     """
-    check_choice(name, "readout", "mfteach.finite_width.readout_law", READOUTS)
+    check_choice(name, "name", "mfteach.finite_width.readout_law", READOUTS)
     return _READOUTS[name]
 
 
@@ -117,8 +119,24 @@ def sample_readout(shape: tuple[int, ...], law: str = "gaussian", *,
         fail("shape", fn, "a tuple of non-negative ints", shape, exc=TypeError)
     dev = resolve_device(device, fn)
     dt = resolve_dtype(dtype, fn)
+    check_budget("shape", fn, shape, nbytes=2.0 * math.prod(shape) * dt.itemsize)
     g = as_generator(generator, dev, fn)
     return _draw_readout(shape, law, g, dev, dt)
+
+
+def _check_widths(widths, fn: str) -> tuple[int, ...]:
+    """At least two distinct ints >= 1 (a list, tuple, or 1-d integer array or tensor)."""
+    rule = "a sequence of at least two distinct ints >= 1"
+    if isinstance(widths, (Tensor, np.ndarray)) and widths.ndim == 1 and not (
+            widths.dtype.is_floating_point if isinstance(widths, Tensor)
+            else widths.dtype.kind == "f"):
+        widths = widths.tolist()
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        fail("widths", fn, rule, widths, exc=TypeError)
+    out = tuple(check_int(w, "widths", fn, min=1) for w in widths)
+    if len(set(out)) < 2:
+        fail("widths", fn, rule, widths)
+    return out
 
 
 def _input_factor(x: Tensor) -> Tensor:
@@ -132,8 +150,8 @@ def _input_factor(x: Tensor) -> Tensor:
 
 
 def _check_common(fn, x, activation, width, n_samples, readout, depth, chunk_size, device,
-                  dtype):
-    check_tensor(x, "x", fn, ndim=(1, 2))
+                  dtype, *, ndim=(1, 2)):
+    check_tensor(x, "x", fn, ndim=ndim)
     if x.ndim == 1:
         x = x.unsqueeze(0)
     if x.shape[1] < 1 or x.shape[0] < 1:
@@ -149,13 +167,39 @@ def _check_common(fn, x, activation, width, n_samples, readout, depth, chunk_siz
         chunk_size = check_int(chunk_size, "chunk_size", fn, min=1)
     dev = resolve_device(device, fn)
     dt = resolve_dtype(dtype, fn)
+    scale = float(x.detach().abs().max()) if x.numel() else 0.0
+    if not math.isfinite(scale * scale * x.shape[1]) or scale > math.sqrt(
+            torch.finfo(dt).max) / 1e3:
+        fail("x", fn, f"small enough that the pre-activations x.x'/d are finite in {dt}", x)
     x = x.to(device=dev, dtype=dt)
     return x, act, width, n_samples, depth, chunk_size, dev, dt
 
 
-def _chunks(n_samples: int, per_network: int, chunk_size: int | None, dev: torch.device):
+def _check_sample_budget(fn: str, *, n_out: int, per_network: int, width: int,
+                         n_samples: int, chunk_size: int | None, depth: int, dt: torch.dtype,
+                         dev: torch.device, width_name: str = "width") -> None:
+    """Refuse samples whose output or whose largest chunk would exceed the memory limit, and
+    depths that would run too many layer passes, naming the argument responsible."""
+    it = dt.itemsize
+    check_budget("n_samples", fn, n_samples, nbytes=2.0 * n_samples * n_out * it)
+    one = 4.0 * per_network * it  # the buffers of one network
+    if one > max_bytes():
+        check_budget(width_name, fn, width, nbytes=one)
+    m = _chunk_size(n_samples, per_network, chunk_size, dev)
+    check_budget("chunk_size" if chunk_size is not None else "n_samples", fn,
+                 chunk_size if chunk_size is not None else n_samples, nbytes=one * m)
+    check_budget("depth", fn, depth, steps=float(depth) * math.ceil(n_samples / m))
+
+
+def _chunk_size(n_samples: int, per_network: int, chunk_size: int | None,
+                dev: torch.device) -> int:
     if chunk_size is None:
         chunk_size = max(1, _BUDGET[dev.type] // max(1, per_network))
+    return min(chunk_size, n_samples)
+
+
+def _chunks(n_samples: int, per_network: int, chunk_size: int | None, dev: torch.device):
+    chunk_size = _chunk_size(n_samples, per_network, chunk_size, dev)
     for start in range(0, n_samples, chunk_size):
         yield min(chunk_size, n_samples - start)
 
@@ -217,7 +261,11 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
     Raises
     ------
     TypeError, ValueError
-        For a bad ``x``, activation, width, count, readout, depth, chunk size or device.
+        For a bad ``x`` (non-finite, or so large that ``x.x'/d`` overflows ``dtype``),
+        activation, width, count, readout, depth, chunk size or device; or for an output, a
+        chunk or a number of layer passes beyond the limits of
+        :func:`mfteach._checks.check_budget` (naming ``n_samples``, ``width``, ``chunk_size``
+        or ``depth``).
 
     Notes
     -----
@@ -235,9 +283,12 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
     fn = "mfteach.finite_width.sample_outputs"
     x, act, width, n_samples, depth, chunk_size, dev, dt = _check_common(
         fn, x, activation, width, n_samples, readout, depth, chunk_size, device, dtype)
+    k = x.shape[0]
+    per_net = width * (k + min(k, x.shape[1]) + (width if depth > 1 else 0))
+    _check_sample_budget(fn, n_out=k, per_network=per_net, width=width, n_samples=n_samples,
+                         chunk_size=chunk_size, depth=depth, dt=dt, dev=dev)
     g = as_generator(generator, dev, fn)
     L = _input_factor(x)  # (k, r)
-    k = x.shape[0]
     per_net = width * (k + L.shape[1] + (width if depth > 1 else 0))
     out = torch.empty(n_samples, k, dtype=dt, device=dev)
     start = 0
@@ -287,10 +338,13 @@ def sample_ntk(x: Tensor, *, activation: str | Activation, width: int, n_samples
     """
     fn = "mfteach.finite_width.sample_ntk"
     x, act, width, n_samples, _, chunk_size, dev, dt = _check_common(
-        fn, x, activation, width, n_samples, readout, 1, chunk_size, device, dtype)
+        fn, x, activation, width, n_samples, readout, 1, chunk_size, device, dtype, ndim=2)
+    k = x.shape[0]
+    _check_sample_budget(fn, n_out=k * k, per_network=width * (3 * k + min(k, x.shape[1])),
+                         width=width, n_samples=n_samples, chunk_size=chunk_size, depth=1, dt=dt,
+                         dev=dev)
     g = as_generator(generator, dev, fn)
     L = _input_factor(x)
-    k = x.shape[0]
     gram = x @ x.T / x.shape[1]  # (k, k)
     out = torch.empty(n_samples, k, k, dtype=dt, device=dev)
     start = 0
