@@ -412,7 +412,7 @@ def width_sweep(widths: Sequence[int], parametrization: str, *, activation: str 
     TypeError, ValueError
         For bad arguments (fewer than 3 ``widths``, an ``lr`` whose raw step
         ``lr * max(widths)`` under ``"mf"`` is not representable in ``dtype``, sizes beyond the
-        memory or step limits of :func:`mfteach._checks.check_budget`, ...);
+        memory or step limits (CONTRIBUTING.md), ...);
         :class:`mfteach.training.DivergenceError` if training diverges.
 
     Notes
@@ -542,7 +542,7 @@ def particle_trajectory(width: int, parametrization: str, *, activation: str = "
     ------
     TypeError, ValueError
         For bad arguments (an ``lr`` whose raw step is not representable in ``dtype``, sizes
-        or a number of records beyond the limits of :func:`mfteach._checks.check_budget`);
+        or a number of records beyond the size limits (CONTRIBUTING.md));
         :class:`mfteach.training.DivergenceError` if training diverges.
 
     Notes

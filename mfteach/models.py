@@ -123,7 +123,7 @@ class TwoLayer(nn.Module):
         For a non-integer or non-positive ``d``, ``width`` or ``n_networks``, an unknown
         ``activation`` or ``parametrization``, or a bad ``generator``, ``device`` or ``dtype``;
         also for sizes whose parameters would exceed the memory limit
-        (:func:`mfteach._checks.check_budget`, 32 GiB unless ``MFTEACH_MAX_BYTES`` says
+        (CONTRIBUTING.md, Errors: 32 GiB unless ``MFTEACH_MAX_BYTES`` says
         otherwise), naming the largest of ``d``, ``width`` and ``n_networks``.
 
     Notes

@@ -368,7 +368,7 @@ def train(model: TwoLayer, X: Tensor, y: Tensor, *, lr: float, steps: int,
         inputs or targets whose initial loss overflows, an ``lr`` that is not positive or
         whose raw step ``lr * lr_scale`` is not representable in the model's dtype, more than
         ``MFTEACH_MAX_STEPS`` (1e9) ``steps``, or a run whose activations or records would
-        exceed the memory limit (:func:`mfteach._checks.check_budget`).
+        exceed the memory limit (CONTRIBUTING.md, Errors).
 
     Notes
     -----

@@ -74,7 +74,10 @@ class Cumulants:
         :math:`k_4/k_2^2` (0 for a Gaussian; its standard error is about
         :math:`\sqrt{24/S}` near Gaussianity).
     n_samples : int
+        The sample size S.
 
+    Notes
+    -----
     The four standardized attributes are undefined for constant samples
     (:math:`k_2 = 0`): reading them then raises ``ValueError``, never returns NaN.
     """
@@ -692,7 +695,7 @@ def cumulant_scaling(activation: str | Activation, widths: Sequence[int], *, n_s
     ------
     TypeError, ValueError
         For bad arguments, named as this function's (never its helpers'), or sizes beyond
-        the limits of :func:`mfteach._checks.check_budget`.
+        the size limits (CONTRIBUTING.md).
 
     Returns
     -------

@@ -213,7 +213,7 @@ def ntk_fluctuations(x: Tensor, *, activation: str | Activation, widths: Sequenc
     ------
     TypeError, ValueError
         For bad arguments, named as this function's; for an ``x`` whose kernel does not
-        fluctuate (e.g. ``x = 0``); for sizes beyond :func:`mfteach._checks.check_budget`.
+        fluctuate (e.g. ``x = 0``); for sizes beyond the size limits (CONTRIBUTING.md).
 
     Examples
     --------
@@ -358,7 +358,7 @@ def ntk_drift(activation: str, widths: Sequence[int], *, lr: float = 0.5, steps:
     TypeError, ValueError
         For bad arguments (named as this function's), an ``lr`` not representable in
         ``dtype`` or too small for the kernel to move, or sizes beyond
-        :func:`mfteach._checks.check_budget`; :class:`mfteach.training.DivergenceError` if
+        the size limits (CONTRIBUTING.md); :class:`mfteach.training.DivergenceError` if
         training diverges.
 
     Notes
@@ -564,7 +564,7 @@ def trained_ensemble(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str, w
     TypeError, ValueError
         For bad arguments, named as this function's (``X``, ``y``, ``x_test`` on one device
         and dtype; ``lr`` representable in it; sizes within
-        :func:`mfteach._checks.check_budget`); :class:`mfteach.training.DivergenceError` if
+        the size limits (CONTRIBUTING.md)); :class:`mfteach.training.DivergenceError` if
         training diverges.
 
     Examples

@@ -264,7 +264,7 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
         For a bad ``x`` (non-finite, or so large that ``x.x'/d`` overflows ``dtype``),
         activation, width, count, readout, depth, chunk size or device; or for an output, a
         chunk or a number of layer passes beyond the limits of
-        :func:`mfteach._checks.check_budget` (naming ``n_samples``, ``width``, ``chunk_size``
+        the size limits (CONTRIBUTING.md) (naming ``n_samples``, ``width``, ``chunk_size``
         or ``depth``).
 
     Notes

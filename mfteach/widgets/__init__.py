@@ -3,13 +3,17 @@
 Needs the ``book`` extra (``pip install mfteach[book]``): ``ipywidgets`` is imported inside
 the functions, so ``import mfteach`` (and even ``import mfteach.widgets``) works without it.
 
-Two kinds of widget, both views over pure ``mfteach`` functions (STYLE.md B.7):
+Two kinds of widget, both views over pure ``mfteach`` functions (CONTRIBUTING.md):
 
 * :class:`LiveWidget` re-runs a computation when a control moves (needs a kernel: Jupyter,
-  Colab, Binder, Voila). A chapter shows :meth:`LiveWidget.static_figure` first, so the static
-  HTML has the result at the default settings.
+  Colab, Binder, Voila). A chapter cell displays it; in the static book build
+  (``MFTEACH_STATIC_BUILD=1``, see :func:`static_build`) it shows its controls disabled, a
+  notice to run the page in Jupyter and its figure at the defaults, once. A cold update takes
+  at most :data:`UPDATE_BUDGET_S` seconds (median over the sweep, and at the defaults).
 * :func:`precomputed_explorer` renders a small grid of settings at build time and switches the
-  frames in the browser, so it works in the static HTML.
+  frames in the browser, so it works in the static HTML. A frame that fails or plots NaN
+  becomes a message frame (the build goes on); with ``MFTEACH_STRICT_WIDGETS=1`` (the tests)
+  it raises instead.
 
 The registry: each public module ``mfteach/widgets/<chapter>.py`` lists its builders in
 ``LIVE_WIDGETS = [builder, ...]`` (``builder() -> LiveWidget``) and
@@ -26,23 +30,37 @@ from dataclasses import dataclass
 
 from . import controls as controls
 from ._explorer import EXPLORER_CLASS as EXPLORER_CLASS
+from ._explorer import STRICT_ENV as STRICT_ENV
+from ._explorer import FrameError as FrameError
 from ._explorer import check_explorer as check_explorer
 from ._explorer import precomputed_explorer as precomputed_explorer
+from ._live import STATIC_BUILD_ENV as STATIC_BUILD_ENV
+from ._live import STATIC_NOTICE as STATIC_NOTICE
+from ._live import UPDATE_BUDGET_S as UPDATE_BUDGET_S
+from ._live import UPDATE_MAX_S as UPDATE_MAX_S
 from ._live import LiveWidget as LiveWidget
 from ._live import RenderResult as RenderResult
 from ._live import check_live_widget as check_live_widget
 from ._live import control_range as control_range
 from ._live import find_nonfinite as find_nonfinite
+from ._live import static_build as static_build
 from ._live import sweep_settings as sweep_settings
 
 __all__ = [
-    # Live widgets (need a kernel)
+    # Live widgets (need a kernel; disabled in the static build)
     "LiveWidget",
     "RenderResult",
     "controls",
+    "static_build",
+    "STATIC_BUILD_ENV",
+    "STATIC_NOTICE",
+    "UPDATE_BUDGET_S",
+    "UPDATE_MAX_S",
     # Static-HTML explorers
     "precomputed_explorer",
     "EXPLORER_CLASS",
+    "FrameError",
+    "STRICT_ENV",
     # Registry and checks used by the tests
     "discover",
     "Registry",

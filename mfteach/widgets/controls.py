@@ -1,8 +1,9 @@
 """Controls shared by the chapter widgets: sliders that update on release, dropdowns.
 
 Every slider made here has ``continuous_update=False``: the widget recomputes once when the
-reader lets go of the handle, not at every pixel of the drag (STYLE.md B.7). ``ipywidgets`` is
-imported inside each function so that ``import mfteach.widgets`` works without it.
+reader lets go of the handle, not at every pixel of the drag (CONTRIBUTING.md).
+``ipywidgets`` is imported inside each function so that ``import mfteach.widgets`` works
+without it.
 
 Examples
 --------

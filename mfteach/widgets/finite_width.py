@@ -95,8 +95,7 @@ def ntk_drift_widget() -> LiveWidget:
         "lr": controls.float_log_slider("learning rate η", 0.5, 0.05, 3.0),
     }
     return LiveWidget(_compute, fw.plot_ntk_drift, ctrls,
-                      title="NTK drift during gradient descent (widths n and 4n)",
-                      budget_s=4.0)
+                      title="NTK drift during gradient descent (widths n and 4n)")
 
 
 LIVE_WIDGETS = [ntk_drift_widget]

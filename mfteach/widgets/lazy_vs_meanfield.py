@@ -52,7 +52,8 @@ def training_widget():
     Returns
     -------
     LiveWidget
-        Display it in a notebook; ``.static_figure()`` is the figure at the defaults.
+        Display it in a notebook (in the static book build: disabled controls and the
+        figure at the defaults); ``.static_figure()`` is that figure.
     """
     ctrls = {
         "width": controls.int_slider("width N", 64, 8, 512, step=8),
@@ -61,8 +62,7 @@ def training_widget():
         "steps": controls.int_slider("steps", 200, 20, 1000, step=20),
     }
     return LiveWidget(_compute, lvm.plot_training, ctrls,
-                      title="Train one two-layer network (d = 2): loss and neurons",
-                      budget_s=3.0)
+                      title="Train one two-layer network (d = 2): loss and neurons")
 
 
 def _frame(width: int, parametrization: str):

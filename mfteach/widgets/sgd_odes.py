@@ -12,7 +12,11 @@ Views over :mod:`mfteach.sgd_odes` (no maths here):
 * :func:`specialization_widget` (live): k = 2, neuron cosines with the two teachers over
   time, gradient-flow ODE (lines) against one SGD run (dots).
 
-All fix their seeds (common random numbers).
+All fix their seeds (common random numbers). The live widgets' sizes and time grids are chosen
+so that a cold update stays within :data:`mfteach.widgets.UPDATE_BUDGET_S` on a 2-core CPU:
+the ODE steps (:data:`PLATEAU_DT`, :data:`SPECIALIZATION_DT`) are as coarse as keeps the curves
+within a fraction of a pixel of a fine integration (``tests/widgets/test_sgd_odes_widgets.py``),
+and the SGD runs are capped (:data:`MAX_SGD_STEPS`, :data:`MAX_SPECIALIZATION_SGD_STEPS`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from ._live import LiveWidget
 
 __all__ = ["triangle_explorer", "triangle_widget", "plateau_widget", "specialization_widget",
            "triangle_frame", "triangle_compute", "plateau_compute", "specialization_compute",
-           "LIVE_WIDGETS", "EXPLORERS", "SEED", "MAX_SGD_STEPS"]
+           "LIVE_WIDGETS", "EXPLORERS", "SEED", "MAX_SGD_STEPS", "TRIANGLE_N_SAVE", "PLATEAU_DT",
+           "SPECIALIZATION_DT", "MAX_SPECIALIZATION_SGD_STEPS"]
 
 SEED = 0
 """Seed of the initial weights and of the SGD samples."""
@@ -37,11 +42,12 @@ SEED = 0
 
 @lru_cache(maxsize=64)
 def triangle_data(d: int, p: int, gamma: float, *, k: int = 2, t_max: float = 1.5,
-                  n_runs: int = 2, activation: str = "erf", delta: float = 0.0):
+                  n_runs: int = 2, activation: str = "erf", delta: float = 0.0,
+                  n_save: int = 16):
     """SGD runs and the three ODEs from the same initial overlaps (see
     :func:`mfteach.sgd_odes.limits_triangle`)."""
     return so.limits_triangle(activation, p, d, gamma=gamma, k=k, delta=delta, t_max=t_max,
-                              n_runs=n_runs, generator=SEED)
+                              n_runs=n_runs, n_save=n_save, generator=SEED)
 
 
 def _triangle_title(d: int, p: int, gamma: float, extra: str = "") -> str:
@@ -77,8 +83,17 @@ def triangle_explorer():
                     "gradient-flow ODE joins it; large p: the mean-field ODE.")
 
 
+PLATEAU_DT = 2.0
+"""Largest RK4 step of :func:`plateau_compute`. The recording times are log-spaced, so the
+fast start takes one short step per interval and only the slow plateau takes steps of 2:
+about 70 steps to t = 100 instead of 600 at dt = 0.25 to t = 150 (0.2 s instead of 1.5 s),
+with the risk within 0.3% of dt = 0.05 over the slider range. Steps of 4 go unstable. By
+t = 100 every setting of the widget sits on its plateau (reached near t = 15)."""
+
+
 @lru_cache(maxsize=64)
-def plateau_compute(K: int, gamma_over_p: float, delta: float, t_max: float = 150.0):
+def plateau_compute(K: int, gamma_over_p: float, delta: float, t_max: float = 100.0,
+                    dt: float = PLATEAU_DT):
     """High-d ODE from a near-symmetric start (erf, p = k = K, P = I, M = 1e-3)."""
     Q0 = 0.2 * torch.eye(K, dtype=torch.float64)
     M0 = torch.full((K, K), 1e-3, dtype=torch.float64)
@@ -87,7 +102,7 @@ def plateau_compute(K: int, gamma_over_p: float, delta: float, t_max: float = 15
     times = torch.cat([torch.zeros(1, dtype=torch.float64),
                        torch.logspace(-1, math.log10(t_max), 40, dtype=torch.float64)])
     tr = so.solve_ode(Q0, M0, P, activation="erf", gamma=gamma_over_p * K, delta=delta,
-                      times=times, dt=0.25)
+                      times=times, dt=dt)
     return K, delta, tr
 
 
@@ -116,13 +131,17 @@ def plateau_widget() -> LiveWidget:
         "delta": controls.float_slider("Delta", 0.0, 0.0, 0.1, step=0.01),
     }
     return LiveWidget(plateau_compute, _plateau_plot, ctrls,
-                      title="Saad-Solla plateau, specialisation and the noise floor",
-                      budget_s=8.0)
+                      title="Saad-Solla plateau, specialisation and the noise floor")
 
 
-MAX_SGD_STEPS = 12_000
+TRIANGLE_N_SAVE = 11
+"""Recorded times of one :func:`triangle_widget` update (the explorer keeps 16): each ODE
+takes at least one RK4 step per interval, so 11 instead of 16 cuts the ODE time by a third."""
+
+MAX_SGD_STEPS = 3_000
 """Cap on the SGD steps of one :func:`triangle_widget` update: ``t_max`` shrinks below 1.5
-when ``1.5 p d / gamma`` exceeds it (about 1 s on one CPU core at d = 1000, p = 8)."""
+when ``1.5 p d / gamma`` exceeds it (2 runs at d = 1000 take about 0.14 ms a step on one
+CPU core, so the cap costs about 0.4 s, on top of about 0.15 s for the three ODEs)."""
 
 
 def triangle_compute(log10_d: float, log2_p: int, log10_gamma: float, delta: float,
@@ -138,7 +157,7 @@ def triangle_compute(log10_d: float, log2_p: int, log10_gamma: float, delta: flo
     gamma = round(10**log10_gamma, 4)
     t_max = min(1.5, MAX_SGD_STEPS * gamma / (p * d))
     sgd, curves = triangle_data(d, p, gamma, t_max=round(t_max, 4), activation=activation,
-                                delta=float(delta))
+                                delta=float(delta), n_save=TRIANGLE_N_SAVE)
     return d, p, gamma, float(delta), activation, t_max, sgd, curves
 
 
@@ -175,21 +194,57 @@ def triangle_widget() -> LiveWidget:
     }
     return LiveWidget(triangle_compute, _triangle_plot, ctrls,
                       title="Triangle of limits: SGD against the high-d, gradient-flow and "
-                            "mean-field ODEs", budget_s=4.0)
+                            "mean-field ODEs")
+
+
+SPECIALIZATION_DT = 0.5
+"""RK4 step of the gradient-flow ODE in :func:`specialization_compute` (80 steps to t = 40;
+the cosines stay within 2e-4 of dt = 0.05, a tenth of a pixel)."""
+
+MAX_SPECIALIZATION_SGD_STEPS = 3_200
+"""Cap on the SGD steps of one :func:`specialization_widget` update (the defaults' 3 200 steps,
+about 0.2 s): beyond it the SGD dots stop at ``t = 3200 gamma / (p d)`` while the ODE lines
+still run to ``t = 40``. The paper's p = 10, gamma = 0.05 would need 80 000 steps (about 5 s);
+``mfteach.sgd_odes.specialization`` runs it in a cell."""
+
+_SPEC_D = 10
 
 
 @lru_cache(maxsize=64)
-def specialization_compute(p: int, gamma: float, seed: int, t_max: float = 40.0):
-    """Cosines of :func:`mfteach.sgd_odes.specialization` (k = 2, d = 10, erf, Delta = 0)."""
-    c_ode, c_sgd, _, _ = so.specialization(p=p, k=2, d=10, gamma=float(gamma), t_max=t_max,
-                                           n_save=41, dt=0.2, generator=int(seed))
-    return p, float(gamma), int(seed), c_ode, c_sgd
+def specialization_compute(p: int, gamma: float, seed: int, t_max: float = 40.0,
+                           dt: float = SPECIALIZATION_DT):
+    """Cosines of :func:`mfteach.sgd_odes.specialization` (k = 2, d = 10, erf, Delta = 0).
+
+    Returns
+    -------
+    tuple
+        ``(p, gamma, seed, c_ode, c_sgd, t_sgd)``: the ODE cosines to ``t_max``, the SGD
+        cosines to ``t_sgd <= t_max`` (shorter when the run would need more than
+        :data:`MAX_SPECIALIZATION_SGD_STEPS` steps).
+    """
+    p, gamma, seed = int(p), float(gamma), int(seed)
+    steps = t_max * p * _SPEC_D / gamma
+    t_sgd = t_max if steps <= MAX_SPECIALIZATION_SGD_STEPS else round(
+        MAX_SPECIALIZATION_SGD_STEPS * gamma / (p * _SPEC_D), 4)
+    c_ode, c_sgd, _, _ = so.specialization(p=p, k=2, d=_SPEC_D, gamma=gamma, t_max=t_sgd,
+                                           n_save=41, dt=dt, generator=seed)
+    if t_sgd < t_max:  # the ODE from the same initial weights, to the full time
+        W, W_star = so.init_weights(p, 2, _SPEC_D, n_runs=1, generator=seed)
+        o = so.overlaps(W, W_star)
+        ode = so.solve_ode(o.Q, o.M, o.P, activation="erf", gamma=gamma, regime="gf",
+                           t_max=t_max, n_save=41, dt=dt)
+        c_ode = so.teacher_cosines(ode.Q[0], ode.M[0], ode.P[0])
+    return p, gamma, seed, c_ode, c_sgd, t_sgd
 
 
 def _specialization_plot(res):
-    p, gamma, seed, c_ode, c_sgd = res
+    p, gamma, seed, c_ode, c_sgd, t_sgd = res
     fig, ax = so.plot_cosines(c_ode, c_sgd,
                               title=f"p = {p}, gamma = {gamma:.3g}, seed {seed}, d = 10")
+    if t_sgd < c_ode.shape[0] - 1:  # the ODE is saved at t = 0, 1, ..., 40
+        ax.text(0.98, 0.98, f"SGD dots to t = {t_sgd:.2g}\n"
+                f"({MAX_SPECIALIZATION_SGD_STEPS} steps); ODE to t = {c_ode.shape[0] - 1}",
+                transform=ax.transAxes, ha="right", va="top", fontsize=7, color="0.3")
     return fig
 
 
@@ -201,9 +256,11 @@ def specialization_widget() -> LiveWidget:
     (dots) from the same initial weights, d = 10, erf, Delta = 0. Controls: p (2 to 10),
     gamma (0.05 to 1, log scale), seed (0 to 5, the initial weights and the SGD samples).
 
-    The paper's Fig. 2 (left) uses p = 10, gamma = 0.05 (80 000 SGD steps, about 3 s on one
+    The paper's Fig. 2 (left) uses p = 10, gamma = 0.05 (80 000 SGD steps, about 5 s on one
     CPU core); the defaults p = 4, gamma = 0.5 (3 200 steps) keep an update interactive, and
-    gamma/p stays small enough that SGD follows the gradient-flow ODE.
+    gamma/p stays small enough that SGD follows the gradient-flow ODE. Settings that need
+    more than :data:`MAX_SPECIALIZATION_SGD_STEPS` steps show the SGD dots for the early
+    times only (a note on the figure says to when); the ODE lines always run to t = 40.
 
     Returns
     -------
@@ -215,8 +272,7 @@ def specialization_widget() -> LiveWidget:
         "seed": controls.int_slider("seed", 0, 0, 5),
     }
     return LiveWidget(specialization_compute, _specialization_plot, ctrls,
-                      title="Specialisation: neuron cosines with the two teachers",
-                      budget_s=5.0)
+                      title="Specialisation: neuron cosines with the two teachers")
 
 
 LIVE_WIDGETS = [triangle_widget, plateau_widget, specialization_widget]

@@ -5,8 +5,13 @@ Marker ``browser`` (``make test-browser``). Uses the Debian Chromium through Pla
 built from ``mfteach.widgets.LiveWidget`` (checks the machinery whatever the chapters hold), and
 the intro chapter ``book/01_lazy_vs_meanfield.ipynb`` (skipped while it does not exist). In
 each, the first slider of the first live widget (``.mfteach-live``) is moved with the keyboard
-and the plot image must change, then settle (toolchain.md section 4: wait until the ``src``
-changed and stayed put for 2 s).
+and the plot image must change, then settle: a redraw replaces the image's ``src`` once, so the
+test waits until the ``src`` differs from the first one and has stayed put for 2 s (a single
+change could be an intermediate state; a fixed sleep would be either slow or flaky).
+
+Voila runs outside the book build, so the widgets must be live there: the environment variable
+``MFTEACH_STATIC_BUILD`` is removed from Voila's environment, and the test checks that no
+static view (``.mfteach-static``, disabled controls) was shown.
 """
 
 from __future__ import annotations
@@ -46,8 +51,7 @@ SELFTEST_CELLS = [
     "    ax.plot([i / 50 for i in range(200)], [((i * freq) % 50) / 50 for i in range(200)])\n"
     "    ax.set_title(f'freq={freq:.2f}'); return fig",
     "w = LiveWidget(lambda freq: freq, plot,\n"
-    "               {'freq': controls.float_slider('freq', 1.0, 0.5, 5.0, step=0.5)})\n"
-    "w.static_figure()",
+    "               {'freq': controls.float_slider('freq', 1.0, 0.5, 5.0, step=0.5)})",
     "w",
 ]
 
@@ -78,6 +82,7 @@ def voila_url(request, tmp_path):
         notebook = _selftest_notebook(tmp_path)
     port = _free_port()
     env = dict(os.environ, MFTEACH_FAST="1")
+    env.pop("MFTEACH_STATIC_BUILD", None)  # Voila is a live kernel, whatever built the book
     with open(tmp_path / "voila.log", "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
@@ -128,6 +133,9 @@ def test_moving_a_live_slider_redraws_the_plot(voila_url):
             live = page.locator(".mfteach-live").first
             img = live.locator(".mfteach-live-output img").first
             img.wait_for(state="visible")
+            assert not page.locator(".mfteach-static").count(), "a static view in Voila"
+            assert not live.locator(".noUi-target[disabled], select:disabled, "
+                                    "input:disabled").count(), "disabled controls in Voila"
             handle = live.locator(".widget-slider .noUi-handle").first
             readout = live.locator(".widget-slider .widget-readout").first
             before_value = readout.text_content().strip()

@@ -9,7 +9,13 @@ Serves ``_build/html`` on 127.0.0.1, blocks every request to another host, and c
    with the keyboard;
 4. nothing outside 127.0.0.1 was requested (blocked requests are recorded and reported);
 5. each widget view is rendered once (as many ``.mfteach-explorer`` elements as explorer models
-   in the page's saved widget state, and one rendered view per widget-view script).
+   in the page's saved widget state, and one rendered view per widget-view script);
+6. live widgets (``.mfteach-live``: they need a kernel) show no control that does anything:
+   every control is disabled in the saved widget state and in the page (a key press does not
+   move a slider), the "run in Jupyter" notice is visible next to them, and their default
+   figure appears once (one image in the widget's cell, none in the code cell just before it,
+   no live output area). The book build sets ``MFTEACH_STATIC_BUILD=1`` for this
+   (``make book``); a build without it fails here.
 
 Screenshots go to ``_build/screenshots/`` for humans. Needs ``make book`` first (``make test``
 builds it); skipped with a reason when the book or Chromium is missing. Set
@@ -43,6 +49,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 EXPLORER = ".mfteach-explorer"
+LIVE = ".mfteach-live"
+STATIC = ".mfteach-static"
 # Blocked font requests (e.g. a theme's web font) do not break a page; they are reported only.
 FONT = re.compile(r"\.(woff2?|ttf|otf|eot)(\?|$)|fonts\.(googleapis|gstatic)\.com")
 TIMEOUT_MS = 60_000
@@ -57,17 +65,36 @@ def _chapters() -> list[str]:
     return sorted(p.relative_to(HTML).as_posix() for p in pages)
 
 
-def _explorer_models(page_file: Path) -> int:
-    """Number of widget models in the page's saved state whose DOM classes hold the explorer."""
+def _widget_state(page_file: Path) -> dict[str, dict]:
+    """model id -> saved state, over every widget-state script of the page."""
     text = page_file.read_text(encoding="utf-8")
-    n = 0
+    models: dict[str, dict] = {}
     for block in re.findall(
             r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>',
             text, re.S):
-        for model in json.loads(block)["state"].values():
-            if EXPLORER[1:] in (model.get("state", {}).get("_dom_classes") or []):
-                n += 1
-    return n
+        for model_id, model in json.loads(block)["state"].items():
+            models[model_id] = model.get("state", {})
+    return models
+
+
+def _with_class(models: dict[str, dict], cls: str) -> list[str]:
+    return [k for k, st in models.items() if cls in (st.get("_dom_classes") or [])]
+
+
+def _explorer_models(page_file: Path) -> int:
+    """Number of widget models in the page's saved state whose DOM classes hold the explorer."""
+    return len(_with_class(_widget_state(page_file), EXPLORER[1:]))
+
+
+def _descendants(models: dict[str, dict], root: str) -> list[str]:
+    """Model ids of ``root``'s children, recursively (``"IPY_MODEL_<id>"`` references)."""
+    out, todo = [], [root]
+    while todo:
+        for ref in models.get(todo.pop(), {}).get("children") or []:
+            child = ref.removeprefix("IPY_MODEL_")
+            out.append(child)
+            todo.append(child)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,3 +360,96 @@ def test_explorer_switches_frames_offline(visit, chapter):
         v.assert_self_contained()
         print(f"{chapter}: {expected} explorer(s) checked in {time.perf_counter() - t0:.1f} s")
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Live widgets in the static HTML: disabled, with the notice, one figure each
+# ---------------------------------------------------------------------------------------------
+
+def test_live_widget_state_is_static():
+    """The saved widget state (no browser): every live widget box is the static view."""
+    if not (HTML / "index.html").is_file():
+        pytest.skip("the book is not built: run `make book`")
+    found = 0
+    for chapter in _chapters():
+        models = _widget_state(HTML / chapter)
+        for box in _with_class(models, LIVE[1:]):
+            found += 1
+            assert STATIC[1:] in models[box]["_dom_classes"], (
+                f"{chapter}: a live widget was saved as its live view (was the book built "
+                "with MFTEACH_STATIC_BUILD=1, e.g. by `make book`?)")
+            enabled = [models[c].get("description") or c for c in _descendants(models, box)
+                       if models[c].get("disabled") is False]
+            assert not enabled, f"{chapter}: live-widget controls saved enabled: {enabled}"
+        outputs = _with_class(models, "mfteach-live-output")
+        assert not outputs, f"{chapter}: {len(outputs)} live output areas in the static page"
+    assert found, "no live widget (.mfteach-live) in any chapter's saved widget state"
+
+
+_LIVE_CELLS_JS = """(live) => live.map((box) => {
+    const cell = box.closest('.cell');
+    const prev = cell && cell.previousElementSibling;
+    const notice = cell && cell.querySelector('.mfteach-static-notice');
+    const enabled = [...box.querySelectorAll('input, select, textarea, button')]
+        .filter((e) => !e.disabled).length
+        + [...box.querySelectorAll('.noUi-target')].filter((e) => !e.hasAttribute('disabled'))
+        .length
+        + box.querySelectorAll('[contenteditable="true"]').length;
+    return {
+        images: cell ? [...cell.querySelectorAll('.cell_output img')]
+            .map((i) => ({w: i.naturalWidth, inBox: box.contains(i)})) : [],
+        prevImages: prev && prev.classList.contains('cell')
+            ? prev.querySelectorAll('.cell_output img').length : 0,
+        notice: notice ? notice.innerText : null,
+        noticeVisible: !!(notice && notice.offsetParent !== null),
+        enabled,
+        static: box.classList.contains('mfteach-static'),
+        liveOutputs: box.querySelectorAll('.mfteach-live-output').length,
+    };
+})"""
+
+
+@pytest.mark.parametrize("chapter", _chapters() or [pytest.param("none", marks=pytest.mark.skip(
+    reason="no built chapters (run `make book`)"))])
+def test_live_widgets_show_no_dead_controls(visit, chapter):
+    expected = len(_with_class(_widget_state(HTML / chapter), LIVE[1:]))
+    if not expected:
+        pytest.skip(f"{chapter} has no live widget")
+    v = visit(chapter)
+    with v.explain():
+        v.page.wait_for_selector(LIVE)
+        v.page.wait_for_function(  # every image of the page loaded
+            "() => [...document.querySelectorAll('main img')].every(i => i.complete)")
+        v.page.wait_for_timeout(500)  # let the widget manager finish rendering every view
+        boxes = v.page.locator(LIVE)
+        assert boxes.count() == expected, (
+            f"{boxes.count()} live widget elements for {expected} live widgets in the state")
+        for k, info in enumerate(v.page.eval_on_selector_all(LIVE, _LIVE_CELLS_JS)):
+            where = f"live widget {k} on {chapter}"
+            assert info["static"], f"{where}: the live view was saved (no MFTEACH_STATIC_BUILD)"
+            assert info["enabled"] == 0, f"{where}: {info['enabled']} controls are enabled"
+            assert info["liveOutputs"] == 0, f"{where}: a live output area is on the page"
+            assert info["noticeVisible"] and "Jupyter" in info["notice"], (
+                f"{where}: no visible 'run in Jupyter' notice ({info['notice']!r})")
+            assert len(info["images"]) == 1, (
+                f"{where}: {len(info['images'])} figures in its cell, expected the default "
+                "figure once")
+            assert info["images"][0]["w"] > 0, f"{where}: its figure did not load"
+            assert info["prevImages"] == 0, (
+                f"{where}: the code cell before it shows a figure too (a second copy of the "
+                "default figure?)")
+        # A key press on a disabled slider does nothing.
+        box = boxes.first
+        handle = box.locator(".noUi-handle, input[type=range]").first
+        if handle.count():
+            before = _slider_state(handle)
+            handle.focus()
+            v.page.keyboard.press("ArrowRight")
+            v.page.keyboard.press("ArrowLeft")
+            v.page.keyboard.press("ArrowLeft")
+            assert _slider_state(handle) == before, f"{chapter}: a disabled slider moved"
+        box.scroll_into_view_if_needed()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        box.locator("xpath=ancestor::div[contains(@class, 'cell')][1]").screenshot(
+            path=str(SHOTS / f"{Path(chapter).stem}_live0.png"))
+        v.assert_self_contained()

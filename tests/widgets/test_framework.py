@@ -3,13 +3,16 @@
 The dummy chapter package written to ``tmp_path`` has one sound module and broken ones (NaN at
 the defaults, an exception at a slider's maximum, a slow update, a bad explorer), so these
 tests show that ``check_live_widget`` / ``check_explorer`` catch what the generic sweep in
-``test_sweep.py`` relies on them to catch.
+``test_sweep.py`` relies on them to catch: updates slow only without a cache hit, failed or NaN
+explorer frames. Also the static-build view (disabled controls, notice, one figure).
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import textwrap
+from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -24,6 +27,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from mfteach.widgets import (  # noqa: E402
+    STATIC_BUILD_ENV,
+    STATIC_NOTICE,
+    STRICT_ENV,
+    FrameError,
     LiveWidget,
     check_explorer,
     check_live_widget,
@@ -31,6 +38,7 @@ from mfteach.widgets import (  # noqa: E402
     discover,
     find_nonfinite,
     precomputed_explorer,
+    static_build,
     sweep_settings,
 )
 
@@ -81,6 +89,26 @@ _DUMMY = {
 
         LIVE_WIDGETS = [live]
         ''',
+    "cached.py": '''
+        from functools import lru_cache
+        from matplotlib.figure import Figure
+        from mfteach.widgets import LiveWidget, controls
+
+        @lru_cache(maxsize=8)
+        def _heavy(x):
+            return (0.0, x)
+
+        def compute(x):
+            return list(_heavy(x))
+
+        def plot(r):
+            fig = Figure(); fig.add_subplot().plot(r); return fig
+
+        def live():
+            return LiveWidget(compute, plot, {"x": controls.float_slider("x", 1.0, 0.0, 2.0)})
+
+        LIVE_WIDGETS = [live]
+        ''',
     "boom_at_max.py": '''
         from matplotlib.figure import Figure
         from mfteach.widgets import LiveWidget, controls
@@ -117,6 +145,16 @@ def dummy_pkg(tmp_path, monkeypatch, request):
         del sys.modules[mod]
 
 
+def _spin(seconds: float) -> None:
+    """Busy work for ``seconds`` of this process's CPU time (the sweep times CPU work: a
+    sleeping update would look free)."""
+    import time
+
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
 def _line_plot(values):
     fig = Figure(figsize=(3, 2))
     fig.add_subplot().plot(values)
@@ -125,9 +163,9 @@ def _line_plot(values):
 
 def test_discover_finds_public_modules_only(dummy_pkg):
     reg = discover(dummy_pkg)
-    assert [m.rsplit(".", 1)[-1] for m in reg.modules] == ["boom_at_max", "good",
+    assert [m.rsplit(".", 1)[-1] for m in reg.modules] == ["boom_at_max", "cached", "good",
                                                            "nan_default"]
-    assert [b.__name__ for b in reg.live] == ["live", "live", "live"]
+    assert [b.__name__ for b in reg.live] == ["live", "live", "live", "live"]
     assert [b.__name__ for b in reg.explorers] == ["explorer"]
 
 
@@ -172,16 +210,78 @@ def test_sweep_catches_an_exception_at_a_slider_maximum(dummy_pkg):
 
 
 def test_sweep_catches_a_slow_update():
-    import time
-
     def slow(x):
-        time.sleep(0.06)
+        _spin(0.06)
         return [x, x]
 
     widget = LiveWidget(slow, _line_plot, {"x": controls.float_slider("x", 1.0, 0.0, 2.0)},
                         budget_s=0.05)
     problems = check_live_widget(widget, n_random=0)
-    assert problems and all("over the widget's budget of 0.05 s" in p for p in problems)
+    assert any(p.startswith("defaults") and "over the budget (0.05 s" in p for p in problems)
+    assert any(p.startswith("the median cold update over 3 settings") for p in problems)
+    assert check_live_widget(widget, n_random=0, timing=False) == []
+
+
+def test_sweep_times_cold_updates_not_cache_hits():
+    """A widget fast only on a cache hit fails: the sweep clears the caches before each update.
+
+    The previous sweep re-timed a slow setting, hit the cache the first run had filled, and
+    passed such a widget."""
+    calls = []
+
+    @lru_cache(maxsize=8)
+    def heavy(x):
+        calls.append(x)
+        _spin(0.3)  # 1.5 x the budget, with or without PNG encoding
+        return (0.0, x)
+
+    def compute(x):  # a wrapper: the cache is found in the arguments, not by the module scan
+        return list(heavy(x))
+
+    widget = LiveWidget(compute, _line_plot, {"x": controls.float_slider("x", 1.0, 0.0, 2.0)},
+                        budget_s=0.2, caches=[heavy])
+    widget.render()  # fills the cache
+    assert widget.render().seconds < 0.3 <= widget.cold_update().seconds
+    n = len(calls)
+    assert widget.render().ok and len(calls) == n  # render alone hits the cache
+    problems = check_live_widget(widget, n_random=0)
+    assert any(p.startswith("defaults") and "a cold update took" in p for p in problems)
+    assert any(p.startswith("the median cold update") for p in problems)
+    # compute itself an lru_cache: found without being named
+    assert LiveWidget(heavy, _line_plot, {"x": controls.float_slider("x", 1.0, 0.0, 2.0)}
+                      ).caches == (heavy,)
+
+
+def test_sweep_judges_defaults_median_and_worst_case_separately():
+    """Budget 0.2 s: one extreme at 0.25 s is fine (median fast, under twice the budget), the
+    other at 0.5 s is not (over twice the budget); nothing else is reported."""
+    def compute(x):
+        _spin({0.0: 0.5, 2.0: 0.25}.get(x, 0.0))
+        return [0.0, x]
+
+    widget = LiveWidget(compute, _line_plot,
+                        {"x": controls.float_slider("x", 1.0, 0.0, 2.0, step=0.02)},
+                        budget_s=0.2)
+    randoms = [v["x"] for k, v in sweep_settings(widget, n_random=2) if k.startswith("random")]
+    assert not {0.0, 2.0} & set(randoms)  # 5 settings: 3 fast, so the median is fast
+    problems = check_live_widget(widget, n_random=2)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("x=min") and "over twice the budget (0.4 s" in problems[0]
+
+
+def test_module_caches_are_found_and_cleared(dummy_pkg):
+    import importlib
+
+    mod = importlib.import_module(f"{dummy_pkg}.cached")
+    widget = mod.live()
+    assert mod._heavy in widget.caches
+    widget.render()
+    assert mod._heavy.cache_info().currsize == 1
+    widget.clear_caches()
+    assert mod._heavy.cache_info().currsize == 0
+    with pytest.raises(TypeError, match="'caches' parameter"):
+        LiveWidget(mod.compute, _line_plot, {"x": controls.float_slider("x", 1.0, 0.0, 2.0)},
+                   caches=[len])
 
 
 def test_sweep_catches_a_nan_figure_that_escaped_render(monkeypatch):
@@ -363,3 +463,133 @@ def test_controls_validate_and_update_on_release():
     with pytest.raises(ValueError, match="'value' parameter"):
         controls.dropdown("act", ["relu"], "tanh")
     assert controls.selection_slider("N", [64, 256], 256).value == 256
+
+
+# ---------------------------------------------------------------------------------------------
+# The static build: disabled controls, a notice, one figure
+# ---------------------------------------------------------------------------------------------
+
+def _three_controls():
+    return {"x": controls.float_slider("x", 1.0, 0.0, 2.0),
+            "act": controls.dropdown("act", ["relu", "erf"]),
+            "show": controls.checkbox("show", True)}
+
+
+def _displayed(widget, monkeypatch) -> list:
+    """What ``widget``'s IPython display sends to the frontend, in order."""
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda obj, raw=False: shown.append((obj, raw)))
+    widget._ipython_display_()
+    return shown
+
+
+@pytest.mark.parametrize("raw, expected", [("1", True), ("TRUE", True), (" yes ", True),
+                                           ("", False), ("0", False), ("off", False)])
+def test_static_build_reads_the_environment(monkeypatch, raw, expected):
+    monkeypatch.setenv(STATIC_BUILD_ENV, raw)
+    assert static_build() is expected
+
+
+def test_static_build_refuses_an_unknown_value(monkeypatch):
+    monkeypatch.setenv(STATIC_BUILD_ENV, "static")
+    with pytest.raises(ValueError, match="MFTEACH_STATIC_BUILD must be one of"):
+        static_build()
+    monkeypatch.delenv(STATIC_BUILD_ENV)
+    assert static_build() is False
+
+
+def test_static_view_disables_every_control_and_shows_one_figure():
+    widget = LiveWidget(lambda x, act, show: [0.0, x], _line_plot, _three_controls(),
+                        title="demo")
+    widget.controls["x"].value = 2.0  # the static view is at the defaults, not here
+    box, notice, figure = widget.static_view()
+    assert {"mfteach-live", "mfteach-static"} <= set(box._dom_classes)
+    shown_controls = [c for c in box.children if c in widget.controls.values()]
+    assert len(shown_controls) == 3 and all(c.disabled for c in shown_controls)
+    assert widget.values() == widget.default_values()
+    assert not any(isinstance(c, ipywidgets.Output) for c in box.children)
+    assert STATIC_NOTICE in notice["text/plain"] and "Jupyter" in notice["text/html"]
+    assert set(figure) == {"image/png", "text/plain"}
+    assert base64.b64decode(figure["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    # the widget state that the book saves says disabled
+    assert all(c.get_state()["disabled"] is True for c in shown_controls)
+
+
+def test_display_is_live_in_a_kernel_and_static_in_the_book_build(monkeypatch):
+    monkeypatch.delenv(STATIC_BUILD_ENV, raising=False)
+    live = LiveWidget(lambda x, act, show: [0.0, x], _line_plot, _three_controls())
+    shown = _displayed(live, monkeypatch)
+    assert [obj for obj, _ in shown] == [live.widget]
+    assert isinstance(live.widget.children[-1], ipywidgets.Output)
+    assert not any(c.disabled for c in live.controls.values())
+
+    monkeypatch.setenv(STATIC_BUILD_ENV, "1")
+    static = LiveWidget(lambda x, act, show: [0.0, x], _line_plot, _three_controls())
+    shown = _displayed(static, monkeypatch)
+    assert len(shown) == 3 and static._box is None  # the live view was never built
+    box, notice, figure = (obj for obj, _ in shown)
+    assert "mfteach-static" in box._dom_classes
+    assert [raw for _, raw in shown] == [False, True, True]
+    assert "image/png" in figure and STATIC_NOTICE in notice["text/plain"]
+    images = [o for o in (notice, figure) if "image/png" in o]
+    assert len(images) == 1, "the default figure must appear once"
+
+
+def test_static_view_shows_a_message_when_the_defaults_fail(monkeypatch):
+    monkeypatch.setenv(STATIC_BUILD_ENV, "1")
+    widget = LiveWidget(lambda x: [math.nan, x], _line_plot,
+                        {"x": controls.float_slider("x", 1.0, 0.0, 2.0)})
+    box, notice, figure = widget.static_view()
+    assert "image/png" not in figure and "mfteach-warning" in figure["text/html"]
+    assert "NaN or infinite" in figure["text/plain"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Explorers: a failing or NaN frame becomes a message frame; strict mode raises
+# ---------------------------------------------------------------------------------------------
+
+def _frame_with_failures(a):
+    training = pytest.importorskip("mfteach.training")
+    if a == 2:
+        raise training.DivergenceError("loss exceeded 1e6 at step 7")
+    if a == 3:
+        return _line_plot([1.0, math.nan])
+    return _line_plot([a, a + 1.0])
+
+
+def test_explorer_draws_failed_frames_as_messages(monkeypatch):
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    box = precomputed_explorer(_frame_with_failures, {"a": [1, 2, 3, 4]})
+    assert box.frames == 4
+    assert set(box.failed_frames) == {"a=2", "a=3"}
+    assert box.failed_frames["a=2"] == "This setting diverged: loss exceeded 1e6 at step 7"
+    assert box.failed_frames["a=3"].startswith("This setting diverged: the figure holds NaN")
+    frames = box.children[-1].children
+    assert all(bytes(f.value[:8]) == b"\x89PNG\r\n\x1a\n" for f in frames)
+    assert len({bytes(f.value) for f in frames}) == 4  # each message frame names its setting
+    problems = check_explorer(box)
+    assert len(problems) == 2 and all("is a message frame" in p for p in problems)
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_explorer_strict_mode_raises_on_a_bad_frame(monkeypatch, how):
+    kwargs = {}
+    if how == "argument":
+        kwargs["strict"] = True
+    else:
+        monkeypatch.setenv(STRICT_ENV, "1")
+    with pytest.raises(FrameError, match="frame a=2 of the explorer failed: DivergenceError"):
+        precomputed_explorer(_frame_with_failures, {"a": [1, 2]}, **kwargs)
+    with pytest.raises(FrameError, match="frame a=3 of the explorer plots NaN"):
+        precomputed_explorer(_frame_with_failures, {"a": [3]}, **kwargs)
+
+
+def test_explorer_strict_setting_is_validated(monkeypatch):
+    with pytest.raises(TypeError, match="'strict' parameter"):
+        precomputed_explorer(_frame_with_failures, {"a": [1]}, strict="yes")
+    monkeypatch.setenv(STRICT_ENV, "sometimes")
+    with pytest.raises(ValueError, match="MFTEACH_STRICT_WIDGETS must be 1 or 0"):
+        precomputed_explorer(_frame_with_failures, {"a": [1]})
