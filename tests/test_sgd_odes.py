@@ -16,6 +16,7 @@ from mfteach.sgd_odes import (
     init_weights,
     mf_rhs,
     mf_risk,
+    near_plateau,
     ode_rhs,
     omega,
     overlaps,
@@ -169,11 +170,10 @@ def test_plateau_is_fixed_point_with_closed_form_risk(K):
 
 
 def test_plateau_perturbation_is_not_fixed():
-    """Control: moving off the symmetric point gives a non-zero drift."""
-    o = plateau_overlaps(2)
-    M = o.M.clone()
-    M[0, 0] += 1e-3
-    dQ, dM = ode_rhs(o.Q, M, o.P, activation="erf", gamma=0.0, regime="gf")
+    """Control: moving off the symmetric point (consistently: a student moved along a
+    teacher, so that Omega stays PSD) gives a non-zero drift."""
+    o = near_plateau(2, perturbation=1e-3)
+    dQ, dM = ode_rhs(o.Q, o.M, o.P, activation="erf", gamma=0.0, regime="gf")
     assert float(dM.abs().max()) > 1e-5
 
 
@@ -436,3 +436,313 @@ def test_cuda_simulation_matches_cpu_statistics(seed):
     eps = math.sqrt(gamma / (p * d))
     assert_mc_close((a.risk.double().cpu() - ode.risk)[:, 1:], torch.zeros(2, dtype=F64),
                     atol_bias=eps**2 + 1e-5)
+
+
+# ------------------------------------------------------------------------------------------
+# Nothing silent (issue 8): invalid overlaps, divergence, step counts, seeds, sizes
+# ------------------------------------------------------------------------------------------
+
+def _valid_overlaps():
+    return (torch.eye(2, dtype=F64), torch.full((2, 1), 0.1, dtype=F64),
+            torch.eye(1, dtype=F64))
+
+
+def _call_with_overlaps(name, Q, M, P):
+    """Call a public function of the chapter on (Q, M, P) (positionally: its first three)."""
+    import mfteach.sgd_odes as so
+
+    kw = {"population_risk": dict(activation="square"), "psi_terms": dict(activation="erf"),
+          "ode_rhs": dict(activation="erf", gamma=0.5), "teacher_cosines": {}, "omega": {},
+          "solve_ode": dict(activation="erf", t_max=0.1, n_save=2),
+          "psi_samples": dict(activation="erf", n_samples=8, generator=0)}
+    return getattr(so, name)(Q, M, P, **kw[name])
+
+
+NON_PSD_CASES = {
+    # |M_ir| > sqrt(Q_ii P_rr): no weights have these overlaps (the square risk goes negative)
+    "M too large": (lambda Q, M, P: (Q, torch.full((2, 1), 2.0, dtype=F64), P), "M"),
+    "negative Q_ii": (lambda Q, M, P: (-Q, M, P), "Q"),
+    "asymmetric Q": (lambda Q, M, P: (Q + torch.triu(torch.ones_like(Q), 1), M, P), "Q"),
+    "negative P": (lambda Q, M, P: (Q, M, -P), "P"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NON_PSD_CASES))
+@pytest.mark.parametrize("name", ["population_risk", "psi_terms", "ode_rhs",
+                                  "teacher_cosines", "omega", "solve_ode", "psi_samples"])
+def test_invalid_overlaps_are_refused_naming_the_argument(name, case):
+    make, blamed = NON_PSD_CASES[case]
+    Q, M, P = make(*_valid_overlaps())
+    if name == "solve_ode":  # the initial condition's own names
+        blamed = {"Q": "Q0", "M": "M0"}.get(blamed, blamed)
+    with pytest.raises(ValueError, match=f"'{blamed}' parameter of mfteach.sgd_odes.{name}"):
+        _call_with_overlaps(name, Q, M, P)
+
+
+def test_non_psd_square_risk_would_be_negative():
+    """Why the check matters: the closed form at those overlaps is a negative 'risk'."""
+    from mfteach.sgd_odes._overlaps import omega_raw
+    from mfteach.sgd_odes._rhs import _risk
+
+    Q, M, P = NON_PSD_CASES["M too large"][0](*_valid_overlaps())
+    assert float(_risk(omega_raw(Q, M, P), 2, 1, "square")) < 0
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        population_risk(Q, M, P, activation="square")
+
+
+def test_overlaps_of_real_weights_pass_the_check(seed):
+    """Gram matrices of float32 weights in large d (rounding ~ sqrt(d) eps) are accepted, and
+    so are singular ones (coinciding students: the plateau)."""
+    W, Ws = init_weights(4, 2, 20_000, n_runs=8, generator=seed, dtype=torch.float32)
+    W = torch.cat([W, W[:, :1]], dim=1)  # a repeated student: Omega singular
+    o = overlaps(W, Ws)
+    r = population_risk(o.Q, o.M, o.P, activation="erf")
+    assert bool(torch.isfinite(r).all()) and bool((r > 0).all())
+    o = plateau_overlaps(3)
+    assert float(population_risk(o.Q, o.M, o.P, activation="erf")) > 0
+
+
+def test_teacher_cosines_refuse_zero_vectors():
+    Q, M, P = _valid_overlaps()
+    Q = Q.clone()
+    Q[0, 0] = 0.0
+    M = M.clone()
+    M[0] = 0.0  # a zero student vector: PSD, but no direction
+    with pytest.raises(ValueError, match="'Q' parameter.*zero student"):
+        teacher_cosines(Q, M, P)
+
+
+@pytest.mark.parametrize("fn,names", [("mf_rhs", ("q", "P")), ("mf_risk", ("q", "P")),
+                                      ("solve_mf_ode", ("q0", "P")), ("mf_omega", ("q", "P"))])
+def test_mean_field_state_is_validated(fn, names):
+    import mfteach.sgd_odes as so
+
+    M = torch.full((3, 1), 0.1, dtype=F64)
+    q = torch.ones(3, dtype=F64)
+    P = torch.eye(1, dtype=F64)
+    kw = {"mf_rhs": dict(activation="erf"), "mf_risk": dict(activation="erf"),
+          "solve_mf_ode": dict(activation="erf", t_max=0.1, n_save=2), "mf_omega": {}}[fn]
+    f = getattr(so, fn)
+    out = f(M, q, P, **kw)
+    out = out.risk if fn == "solve_mf_ode" else out[0] if fn == "mf_rhs" else out
+    assert bool(torch.isfinite(out).all())
+    with pytest.raises(ValueError, match=f"'{names[0]}' parameter of mfteach.sgd_odes.{fn}"):
+        f(M, -q, P, **kw)  # negative squared norms used to be clamped silently
+    with pytest.raises(ValueError, match=f"'{names[1]}' parameter of mfteach.sgd_odes.{fn}"):
+        f(M, q, torch.zeros(1, 1, dtype=F64), **kw)  # P is inverted
+
+
+def test_near_plateau_is_a_valid_overlap(seed):
+    """The perturbed plateau is the overlap of real weights (student 1 moved along teacher 1)
+    and M_11 is raised by exactly the perturbation."""
+    for K in (2, 3):
+        base, o = plateau_overlaps(K), near_plateau(K, perturbation=1e-3)
+        ev = torch.linalg.eigvalsh(omega(o.Q, o.M, o.P))
+        assert float(ev.min()) > -1e-14
+        assert abs(float(o.M[0, 0] - base.M[0, 0]) - 1e-3) < 1e-15
+        assert torch.equal(o.M[1:], base.M[1:]) and torch.equal(o.M[0, 1:], base.M[0, 1:])
+
+
+@pytest.mark.parametrize("solver,regime,activation", [("euler", "gf", "erf"),
+                                                      ("rk4", "high_d", "erf"),
+                                                      ("rk4", "high_d", "square")])
+def test_ode_at_a_huge_step_raises_divergence(solver, regime, activation, seed):
+    """Too large a step gives NaN or overlaps of no weights: a DivergenceError naming the
+    step, never a trajectory or a helper's ValueError."""
+    W, Ws = init_weights(2, 1, 20, generator=seed)
+    o = overlaps(W, Ws)
+    with pytest.raises(DivergenceError, match=r"step h = .*Reduce dt"):
+        solve_ode(o.Q, o.M, o.P, activation=activation, gamma=0.5, regime=regime,
+                  times=[0.0, 10.0, 100.0], dt=10.0, solver=solver)
+
+
+def test_mean_field_ode_at_a_huge_step_raises_divergence():
+    M = torch.full((3, 1), 0.1, dtype=F64)
+    q = torch.ones(3, dtype=F64)
+    with pytest.raises(DivergenceError, match=r"q_i became negative.*Reduce dt"):
+        solve_mf_ode(M, q, torch.eye(1, dtype=F64), activation="square", d=5,
+                     times=[0.0, 100.0], dt=5.0)
+
+
+def test_stable_step_near_a_singular_omega_is_kept_valid():
+    """Control for the divergence check: the chapter's plateau run (singular Omega, coarse
+    step) is not refused, and every recorded state passes the strict boundary check."""
+    o = near_plateau(2, perturbation=1e-4)
+    tr = solve_ode(o.Q, o.M, o.P, activation="erf", regime="gf", t_max=400.0, n_save=5,
+                   dt=1.0)
+    r = population_risk(tr.Q, tr.M, tr.P, activation="erf")
+    assert torch.allclose(r, tr.risk, rtol=0, atol=1e-15)
+    assert float(tr.risk[-1]) < 0.1 * plateau_risk(2)  # it escaped the plateau
+
+
+def test_sgd_divergence_message_names_the_activation(seed):
+    W, Ws = init_weights(2, 1, 20, generator=seed)
+    with pytest.raises(DivergenceError, match="activation 'square'.*Reduce gamma"):
+        simulate_sgd(W, Ws, activation="square", gamma=200.0, t_max=20.0, n_save=3,
+                     generator=seed)
+    g = 1e7
+    with pytest.raises(DivergenceError, match="activation 'erf'") as info:
+        simulate_sgd(W, Ws, activation="erf", gamma=g, times=[0.0, 50 * g / 40],
+                     generator=seed)
+    assert "square" not in str(info.value)
+
+
+@pytest.mark.parametrize("kw,blamed", [
+    (dict(gamma=1e6, t_max=1.0, n_save=3), "gamma"),        # a step longer than t_max / 2
+    (dict(gamma=1.0, times=[0.0, 0.001, 1.0]), "times"),    # a save time < half a step
+    (dict(gamma=1.0, t_max=1e300), "t_max"),                # int64 overflow of the steps
+    (dict(gamma=1e-12, t_max=1.0), "gamma"),                # 4e13 steps
+    (dict(gamma=1.0, t_max=1.0, n_save=10**12), "n_save"),  # 10**12 records
+])
+def test_simulate_sgd_refuses_impossible_step_counts(kw, blamed):
+    W, Ws = init_weights(2, 1, 20, generator=0)
+    with pytest.raises(ValueError, match=f"'{blamed}'"):
+        simulate_sgd(W, Ws, activation="erf", generator=0, **kw)
+
+
+def test_simulate_sgd_rounds_times_to_the_nearest_step():
+    W, Ws = init_weights(2, 1, 20, generator=0)
+    step = 0.5 / 40
+    tr = simulate_sgd(W, Ws, activation="erf", gamma=0.5, times=[0.0, 0.5 * step, 2.4 * step],
+                      generator=0)
+    assert torch.allclose(tr.t, torch.tensor([0.0, step, 2 * step], dtype=F64))
+
+
+def test_experiment_streams_follow_the_documented_derivation(seed):
+    """ode_vs_sgd: initial weights = init_weights(generator=seed); SGD samples from
+    spawn_generators(seed, 1)[0], not from seed + 1 (seed + 1's initial weights)."""
+    from mfteach.device import spawn_generators
+    from mfteach.sgd_odes import ode_vs_sgd
+
+    kw = dict(gamma=0.5, t_max=0.5, n_runs=2, n_save=3)
+    sgd, ode = ode_vs_sgd("erf", 2, 1, 20, generator=seed, **kw)
+    W, Ws = init_weights(2, 1, 20, n_runs=2, generator=seed)
+    sim = dict(activation="erf", gamma=0.5, t_max=0.5, n_save=3)
+    ref = simulate_sgd(W, Ws, generator=spawn_generators(seed, 1)[0], **sim)
+    assert torch.equal(sgd.Q, ref.Q) and torch.equal(sgd.M, ref.M)
+    old = simulate_sgd(W, Ws, generator=seed + 1, **sim)
+    assert not torch.allclose(sgd.M, old.M)
+    o = overlaps(W, Ws)
+    assert torch.equal(ode.Q[..., 0, :, :], o.Q)
+
+
+def test_neighbouring_seeds_are_independent(seed):
+    """Seed s's SGD inputs (its first block of x's) are uncorrelated with seed s + 1's
+    initial weights: |corr| within 5 / sqrt(n) (under the old `seed + 1` it was 1)."""
+    from mfteach.device import spawn_generators
+
+    p, d, T = 4, 500, 64
+    W1, _ = init_weights(p, 1, d, generator=seed + 1)
+    X = torch.randn(1, T, d, generator=spawn_generators(seed, 1)[0], dtype=F64)
+    n = min(W1.numel(), X.numel())
+    a, b = W1.reshape(-1)[:n], X.reshape(-1)[:n]
+    corr = float(((a - a.mean()) * (b - b.mean())).mean() / (a.std() * b.std()))
+    assert abs(corr) < 5 / math.sqrt(n)
+    # control: the old derivation draws exactly seed s + 1's weights
+    Xold = torch.randn(1, T, d, generator=torch.Generator().manual_seed(seed + 1), dtype=F64)
+    assert torch.equal(Xold.reshape(-1)[:n], a)
+
+
+def test_gap_vs_scale_cells_recompute_alone(seed):
+    """Dimension ds[i] uses spawn_generators(generator, i + 1)[i]: one cell recomputed alone
+    equals the same cell of the scan."""
+    from mfteach.device import spawn_generators
+    from mfteach.sgd_odes import gap_vs_scale, ode_vs_sgd
+
+    ds = [8, 16, 32]
+    scan = gap_vs_scale("erf", ds, t_max=0.5, n_runs=2, generator=seed)
+    i = 2
+    sgd, ode = ode_vs_sgd("erf", 2, 1, ds[i], gamma=1.0, t_max=0.5, n_runs=2, n_save=3,
+                          generator=spawn_generators(seed, i + 1)[i])
+    rms = float((sgd.M - ode.M).abs().amax(dim=(-1, -2, -3)).pow(2).mean().sqrt())
+    assert rms == float(scan.rms[i])
+
+
+@pytest.mark.parametrize("name", ["ode_vs_sgd", "gap_vs_scale", "specialization",
+                                  "mean_field_vs_sgd", "limits_triangle"])
+def test_experiments_accept_a_torch_generator(name):
+    """A torch.Generator works wherever a seed does; the same state gives the same run."""
+    import mfteach.sgd_odes as so
+
+    args = {"ode_vs_sgd": (("erf", 2, 1, 8), dict(gamma=0.5, t_max=0.2, n_runs=2, n_save=3)),
+            "gap_vs_scale": (("erf", [8, 16, 32]), dict(t_max=0.2, n_runs=2)),
+            "specialization": ((), dict(p=2, k=1, d=8, t_max=0.2, n_save=3)),
+            "mean_field_vs_sgd": ((), dict(p=8, k=1, d=5, t_max=0.2, n_runs=2, n_save=3)),
+            "limits_triangle": (("erf", 2, 8), dict(gamma=0.5, k=1, t_max=0.2, n_save=3))}
+    a, kw = args[name]
+    out = [getattr(so, name)(*a, generator=torch.Generator().manual_seed(5), **kw)
+           for _ in range(2)]
+    first = [x for x in out[0] if isinstance(x, so.Trajectory)] if isinstance(
+        out[0], tuple) else [out[0]]
+    second = [x for x in out[1] if isinstance(x, so.Trajectory)] if isinstance(
+        out[1], tuple) else [out[1]]
+    for x, y in zip(first, second):
+        field = "M" if isinstance(x, so.Trajectory) else "rms"
+        assert torch.equal(getattr(x, field), getattr(y, field))
+
+
+def test_fits_need_three_points_named_by_the_caller():
+    from mfteach.sgd_odes import gap_vs_scale, noise_floor
+
+    with pytest.raises(ValueError, match="'ds' parameter of mfteach.sgd_odes.gap_vs_scale"):
+        gap_vs_scale("erf", [8, 16], t_max=0.2, n_runs=2)
+    with pytest.raises(ValueError, match="'ds' parameter"):
+        gap_vs_scale("erf", [8, 16, 16], t_max=0.2, n_runs=2)
+    with pytest.raises(ValueError, match="'gammas' parameter of mfteach.sgd_odes.noise_floor"):
+        noise_floor([0.1, 0.2], t_max=0.5)
+
+
+@pytest.mark.parametrize("call,blamed,fn", [
+    (lambda so: so.ode_vs_sgd("erf", 2, 1, 8, gamma=1e6, t_max=0.2, n_save=3), "gamma",
+     "ode_vs_sgd"),
+    (lambda so: so.gap_vs_scale("erf", [8, 16, 32], gamma=1e6, t_max=0.2), "gamma",
+     "gap_vs_scale"),
+    (lambda so: so.noise_floor([0.1, math.nan, 0.4]), "gammas", "noise_floor"),
+    (lambda so: so.noise_floor([0.1, 0.2, 0.4], t_max=-1.0), "t_max", "noise_floor"),
+    (lambda so: so.mean_field_vs_sgd(k=10**12), "k", "mean_field_vs_sgd"),
+    (lambda so: so.solve_ode(torch.eye(2, dtype=F64), torch.zeros(2, 1), torch.eye(1),
+                             activation="erf", t_max=1.0), "M0", "solve_ode"),
+])
+def test_composites_name_their_own_parameters(call, blamed, fn):
+    import mfteach.sgd_odes as so
+
+    with pytest.raises((ValueError, TypeError), match=f"'{blamed}' parameter of "
+                                                      f"mfteach.sgd_odes.{fn}"):
+        call(so)
+
+
+@pytest.mark.parametrize("call,blamed", [
+    (lambda so: so.init_weights(2, 1, 10**12, generator=0), "d"),
+    (lambda so: so.init_weights(10**12, 1, 8, generator=0), "p"),
+    (lambda so: so.init_weights(2, 1, 8, n_runs=10**12, generator=0), "n_runs"),
+    (lambda so: so.ode_vs_sgd("erf", 2, 1, 10**12, gamma=1.0, t_max=0.2), "d"),
+    (lambda so: so.gap_vs_scale("erf", [8, 16, 10**12]), "ds"),
+    (lambda so: so.plateau_overlaps(10**12), "K"),
+    (lambda so: so.psi_samples(*_valid_overlaps(), activation="erf", n_samples=10**12,
+                               generator=0), "n_samples"),
+    (lambda so: so.solve_ode(*_valid_overlaps(), activation="erf", t_max=10.0**12), "t_max"),
+    (lambda so: so.solve_ode(*_valid_overlaps(), activation="erf", t_max=1.0, dt=1e-12),
+     "dt"),
+    (lambda so: so.weights_from_overlaps(*_valid_overlaps(), 10**12, generator=0), "d"),
+])
+def test_absurd_sizes_are_refused_up_front(call, blamed):
+    import time
+
+    import mfteach.sgd_odes as so
+
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=f"'{blamed}' parameter.*(memory|steps)"):
+        call(so)
+    assert time.perf_counter() - t0 < 2.0  # refused, not attempted
+
+
+def test_solver_step_validates_and_detects_blow_up():
+    rk4 = SOLVERS["rk4"]
+    y = (torch.ones(2, dtype=F64),)
+    with pytest.raises(ValueError, match="'h' parameter"):
+        rk4.step(lambda s: tuple(-t for t in s), y, 0.0)
+    with pytest.raises(TypeError, match="'f' parameter"):
+        rk4.step("f", y, 0.1)
+    with pytest.raises(DivergenceError, match="h = "):
+        rk4.step(lambda s: tuple(torch.exp(t) for t in s), (torch.full((2,), 50.0,
+                                                                         dtype=F64),), 10.0)

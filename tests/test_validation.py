@@ -282,6 +282,21 @@ def _result(kind: str):
     raise AssertionError(kind)
 
 
+def _tl_net(**kw):
+    """A small three_layer ensemble (d=3, m1=8, m2=4, two networks)."""
+    args = dict(d=3, m1=8, m2=4, n_networks=2, generator=0)
+    args.update(kw)
+    return mfteach.three_layer.init_three_layer(**args)
+
+
+@functools.cache
+def _tl_history():
+    """A small three_layer run with a slice (cached: a frozen dataclass)."""
+    return mfteach.three_layer.run("mf_half", m1=8, m2=4, d=3, n_train=3, n_test=2,
+                                   n_networks=2, steps=8, record_every=1, n_slice=9,
+                                   generator=0)
+
+
 #: Explicit valid calls, where the conventions cannot build one (merged over them).
 VALID_CALLS: dict[str, Callable[[], dict]] = {
     # core
@@ -425,6 +440,29 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.sgd_odes.plot_noise_floor": lambda: dict(nf=_result("noise_floor")),
     "mfteach.sgd_odes.Solver.step": lambda: dict(
         f=lambda y: tuple(-t for t in y), y=(torch.ones(2, dtype=F64),), h=0.1),
+    # three_layer
+    "mfteach.three_layer.Scaling.lr_c": lambda: dict(m1=16, m2=8),
+    "mfteach.three_layer.Scaling.lr_z": lambda: dict(m1=16, m2=8),
+    "mfteach.three_layer.get_scaling": lambda: dict(scaling="ntk"),
+    "mfteach.three_layer.init_three_layer": lambda: dict(d=3, m1=8, m2=4, n_networks=2),
+    "mfteach.three_layer.features": lambda: dict(
+        X=torch.randn(2, 4, 3, generator=_g(0), dtype=F64),
+        theta=torch.randn(2, 5, 3, generator=_g(1), dtype=F64)),
+    "mfteach.three_layer.neurons": lambda: dict(net=_tl_net(), X=_x()),
+    "mfteach.three_layer.network_output": lambda: dict(net=_tl_net(), X=_x()),
+    "mfteach.three_layer.feature_kernel": lambda: dict(X1=_x()),
+    "mfteach.three_layer.random_feature_kernel": lambda: dict(net=_tl_net(), X=_x()),
+    "mfteach.three_layer.kernel_parts": lambda: dict(net=_tl_net(), X=_x()),
+    "mfteach.three_layer.tangent_kernel": lambda: dict(net=_tl_net(), X=_x()),
+    "mfteach.three_layer.schur_bound": lambda: dict(net=_tl_net(), X=_x()),
+    "mfteach.three_layer.great_circle": lambda: dict(n_points=5, d=3),
+    "mfteach.three_layer.train": lambda: dict(net=_tl_net(), X=_x(), y=_vec(4, 1), steps=2,
+                                              record_every=1),
+    "mfteach.three_layer.slice_target": lambda: dict(history=_tl_history()),
+    "mfteach.three_layer.fit_log_rate": lambda: dict(history=_tl_history()),
+    "mfteach.three_layer.algebraic_r2": lambda: dict(t=torch.linspace(1, 4, 5, dtype=F64)),
+    "mfteach.three_layer.movement_sweep": lambda: dict(
+        widths=[4, 8, 16], scaling="ntk", n_seeds=2, d=3, n_train=3, n_test=2, steps=4),
 }
 
 #: Instances for the methods of a class (default: the class called with its valid call).
@@ -433,6 +471,8 @@ INSTANCES: dict[str, Callable[[], Any]] = {
     "mfteach.finite_width.OutputCumulants": lambda: _result("output_cumulants"),
     "mfteach.lazy_vs_meanfield.WidthSweep": lambda: _result("width_sweep"),
     "mfteach.sgd_odes.Solver": lambda: mfteach.sgd_odes.SOLVERS["rk4"],
+    "mfteach.three_layer.Scaling": lambda: mfteach.three_layer.get_scaling("mf_one"),
+    "mfteach.three_layer.ThreeLayer": _tl_net,
 }
 
 
@@ -555,6 +595,13 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("mfteach.lazy_vs_meanfield.width_sweep", "record_every", "huge"): "records first, last",
     ("mfteach.lazy_vs_meanfield.particle_trajectory", "record_every", "huge"):
         "records first and last",
+    ("mfteach.three_layer.train", "record_every", "huge"): "records steps 0 and `steps` only",
+    ("mfteach.three_layer.run", "record_every", "huge"): "records steps 0 and `steps` only",
+    # The scaling's learning rates are closed forms in the widths: nothing is allocated.
+    ("mfteach.three_layer.Scaling.lr_c", "m1", "huge"): "eta_c = m2^(2 beta - 1)",
+    ("mfteach.three_layer.Scaling.lr_c", "m2", "huge"): "eta_c = m2^(2 beta - 1)",
+    ("mfteach.three_layer.Scaling.lr_z", "m1", "huge"): "eta_z = m2^(2b-1) m1^(2a-1)",
+    ("mfteach.three_layer.Scaling.lr_z", "m2", "huge"): "eta_z = m2^(2b-1) m1^(2a-1)",
     # One chunk larger than the whole sample is one chunk.
     ("mfteach.finite_width.sample_ntk", "chunk_size", "huge"): "a single chunk",
     ("mfteach.finite_width.sample_outputs", "chunk_size", "huge"): "a single chunk",

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._checks import check_float, check_int, check_same_device_dtype, check_tensor, fail
+from .._checks import (
+    check_bool,
+    check_budget,
+    check_float,
+    check_int,
+    check_same_device_dtype,
+    check_tensor,
+    fail,
+)
 from ..device import as_generator, resolve_device, resolve_dtype
 
 __all__ = [
@@ -55,25 +63,88 @@ class Overlaps:
     P: Tensor
 
 
-def check_overlaps(Q, M, P, fn: str) -> tuple[Tensor, Tensor, Tensor]:
-    """Check shapes, dtypes and devices of (Q, M, P); broadcast leading axes of Q and M."""
-    check_tensor(Q, "Q", fn)
-    check_tensor(M, "M", fn)
-    check_tensor(P, "P", fn)
-    check_same_device_dtype(fn, Q=Q, M=M, P=P)
+#: Rounding slack of the overlap checks, in units of ``n * eps * max|Omega|`` (n = p + k):
+#: covers the rounding of Gram matrices ``W W^T / d`` (dot products of length up to ~256**2
+#: accumulate about ``sqrt(d) eps`` relative error) and of an eigenvalue solver.
+PSD_SLACK = 256
+
+
+def psd_tol(Om: Tensor) -> Tensor:
+    """Absolute tolerance per matrix, shape (...): ``PSD_SLACK * n * eps * max|Omega|``."""
+    eps = torch.finfo(Om.dtype).eps
+    return PSD_SLACK * Om.shape[-1] * eps * Om.abs().amax(dim=(-2, -1))
+
+
+def min_eig_excess(Om: Tensor, tol: Tensor) -> Tensor:
+    """How far below ``-tol`` the smallest eigenvalue of each (symmetric) matrix lies, (...)."""
+    return -torch.linalg.eigvalsh(Om)[..., 0] - tol
+
+
+def check_psd(Q: Tensor, M: Tensor, P: Tensor, fn: str,
+              names: tuple[str, str, str] = ("Q", "M", "P")) -> None:
+    r"""Refuse overlaps that no weights have: :math:`Q`, :math:`P` symmetric and
+    :math:`\Omega = [[Q, M], [M^\top, P]]` positive semi-definite, within ``psd_tol``.
+
+    Blames ``Q`` (resp. ``P``) when it is asymmetric or not PSD by itself, else ``M``.
+    """
+    if Q.device.type == "meta" or Q.numel() == 0:
+        return
+    with torch.no_grad():
+        Om = omega_raw(Q, M, P)
+        tol = psd_tol(Om)
+        for X, name in ((Q, names[0]), (P, names[2])):
+            asym = (X - X.mT).abs().amax(dim=(-2, -1))
+            if bool((asym > tol).any()):
+                fail(name, fn, "a symmetric matrix (an overlap matrix W W^T / d)", X,
+                     hint=f"Largest |{name} - {name}.mT| = {float(asym.max()):.3g} "
+                          f"(tolerance {float(tol.max()):.3g}).")
+        excess = min_eig_excess(Om, tol)
+        if not bool((excess > 0).any()):
+            return
+        for X, name in ((Q, names[0]), (P, names[2])):
+            ev = torch.linalg.eigvalsh(X)[..., 0]
+            if bool((ev < -tol).any()):
+                fail(name, fn, "positive semi-definite (an overlap matrix W W^T / d)", X,
+                     hint=f"Its smallest eigenvalue is {float(ev.min()):.3g} (tolerance "
+                          f"{float(tol.max()):.3g}).")
+        ev = torch.linalg.eigvalsh(Om)[..., 0]
+        fail(names[1], fn, f"such that Omega = [[{names[0]}, {names[1]}], [{names[1]}^T, "
+             f"{names[2]}]] is positive semi-definite (overlaps of real weights: "
+             f"|M_ir| <= sqrt(Q_ii P_rr) and more)", M,
+             hint=f"Smallest eigenvalue of Omega: {float(ev.min()):.3g} (tolerance "
+                  f"{float(tol.max()):.3g}).")
+
+
+def check_overlaps(Q, M, P, fn: str, names: tuple[str, str, str] = ("Q", "M", "P"),
+                   psd: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """Check types, shapes, dtypes and devices of (Q, M, P) (and, with ``psd``, that they are
+    overlaps of real weights, :func:`check_psd`); broadcast their leading axes.
+
+    ``names`` are the caller's parameter names (e.g. ``("Q0", "M0", "P")``).
+    """
+    nq, nm, npp = names
+    check_tensor(Q, nq, fn)
+    check_tensor(M, nm, fn)
+    check_tensor(P, npp, fn)
+    check_same_device_dtype(fn, **{nq: Q, nm: M, npp: P})
     if Q.ndim < 2 or Q.shape[-1] != Q.shape[-2]:
-        fail("Q", fn, "a tensor of shape (..., p, p)", Q)
+        fail(nq, fn, "a tensor of shape (..., p, p)", Q)
     p = Q.shape[-1]
     if M.ndim < 2 or M.shape[-2] != p:
-        fail("M", fn, f"a tensor of shape (..., p, k) with p = {p} (the size of Q)", M)
+        fail(nm, fn, f"a tensor of shape (..., p, k) with p = {p} (the size of {nq!r})", M)
     k = M.shape[-1]
     if P.ndim < 2 or P.shape[-2:] != (k, k):
-        fail("P", fn, f"a tensor of shape (..., k, k) with k = {k} (the columns of M)", P)
+        fail(npp, fn, f"a tensor of shape (..., k, k) with k = {k} (the columns of {nm!r})",
+             P)
     try:
         lead = torch.broadcast_shapes(Q.shape[:-2], M.shape[:-2], P.shape[:-2])
     except RuntimeError:
-        fail("M", fn, "a tensor whose leading (batch) axes broadcast with those of Q and P", M)
-    return (Q.expand(*lead, p, p), M.expand(*lead, p, k), P.expand(*lead, k, k))
+        fail(nm, fn, f"a tensor whose leading (batch) axes broadcast with those of {nq!r} and "
+             f"{npp!r}", M)
+    out = (Q.expand(*lead, p, p), M.expand(*lead, p, k), P.expand(*lead, k, k))
+    if psd:
+        check_psd(*out, fn, names)
+    return out
 
 
 def overlaps(W: Tensor, W_star: Tensor) -> Overlaps:
@@ -94,9 +165,10 @@ def overlaps(W: Tensor, W_star: Tensor) -> Overlaps:
     Raises
     ------
     ValueError
-        If the shapes do not match or the tensors live on different devices.
+        If the shapes do not match, an entry is NaN or inf, or the tensors live on different
+        devices.
     TypeError
-        If a tensor is not floating point or the dtypes differ.
+        If a tensor is not floating point (float32 or float64) or the dtypes differ.
 
     Notes
     -----
@@ -112,11 +184,20 @@ def overlaps(W: Tensor, W_star: Tensor) -> Overlaps:
             [0.]], dtype=torch.float64)
     """
     fn = "mfteach.sgd_odes.overlaps"
-    check_tensor(W, "W", fn, finite=False)
-    check_tensor(W_star, "W_star", fn, finite=False)
+    check_tensor(W, "W", fn)
+    check_tensor(W_star, "W_star", fn)
     check_same_device_dtype(fn, W=W, W_star=W_star)
-    if W.ndim < 2 or W_star.ndim < 2 or W.shape[-1] != W_star.shape[-1]:
-        fail("W_star", fn, f"a tensor of shape (..., k, d) with d = {W.shape[-1]} (as W)",
+    if W.ndim < 2:
+        fail("W", fn, "a tensor of shape (..., p, d)", W)
+    if W_star.ndim < 2:
+        fail("W_star", fn, "a tensor of shape (..., k, d)", W_star)
+    if W.shape[-1] != W_star.shape[-1]:
+        fail("W_star", fn, f"a tensor of shape (..., k, d) with the d = {W.shape[-1]} of 'W' "
+             f"(the input dimension of 'W' and 'W_star' must agree)", W_star)
+    try:
+        torch.broadcast_shapes(W.shape[:-2], W_star.shape[:-2])
+    except RuntimeError:
+        fail("W_star", fn, "a tensor whose leading (batch) axes broadcast with those of 'W'",
              W_star)
     d = W.shape[-1]
     Q = W @ W.mT / d
@@ -135,6 +216,15 @@ def omega(Q: Tensor, M: Tensor, P: Tensor) -> Tensor:
     Returns
     -------
     Tensor, shape (..., p + k, p + k)
+
+    Raises
+    ------
+    ValueError
+        Inconsistent shapes, non-finite entries, or overlaps that no weights have: ``Q`` or
+        ``P`` asymmetric, or :math:`\Omega` not positive semi-definite, beyond a rounding
+        tolerance of ``256 (p + k) eps max|Omega|`` (the argument to blame is named).
+    TypeError
+        Not a float32/float64 tensor, or dtypes that differ.
 
     Examples
     --------
@@ -191,7 +281,11 @@ def init_weights(p: int, k: int, d: int, *, n_runs: int = 1, orthogonal_teacher:
     Raises
     ------
     ValueError
-        If a size is < 1, or ``k > d`` with an orthogonal teacher.
+        If a size is < 1, ``k > d`` with an orthogonal teacher, or the weights would not fit
+        the memory limit (``MFTEACH_MAX_BYTES``, 32 GiB by default; the argument that makes
+        them large is named).
+    TypeError
+        If a size is not an int, or ``generator`` not an int seed or a ``torch.Generator``.
 
     Notes
     -----
@@ -207,16 +301,13 @@ def init_weights(p: int, k: int, d: int, *, n_runs: int = 1, orthogonal_teacher:
     True
     """
     fn = "mfteach.sgd_odes.init_weights"
-    p = check_int(p, "p", fn, min=1)
-    k = check_int(k, "k", fn, min=1)
-    d = check_int(d, "d", fn, min=1)
-    n_runs = check_int(n_runs, "n_runs", fn, min=1)
-    if not isinstance(orthogonal_teacher, bool):
-        fail("orthogonal_teacher", fn, "a bool", orthogonal_teacher, exc=TypeError)
+    p, k, d, n_runs = check_sizes(p, k, d, n_runs, fn)
+    check_bool(orthogonal_teacher, "orthogonal_teacher", fn)
     if orthogonal_teacher and k > d:
         fail("k", fn, f"<= d = {d} when orthogonal_teacher=True", k)
-    dev = resolve_device(device, fn)
     dt = resolve_dtype(dtype, fn)
+    check_init_budget(p, k, d, n_runs, torch.finfo(dt).bits // 8, fn)
+    dev = resolve_device(device, fn)
     g = as_generator(generator, dev, fn)
     W = torch.randn(n_runs, p, d, generator=g, device=dev, dtype=dt)
     if orthogonal_teacher:
@@ -224,6 +315,29 @@ def init_weights(p: int, k: int, d: int, *, n_runs: int = 1, orthogonal_teacher:
     else:
         W_star = torch.randn(n_runs, k, d, generator=g, device=dev, dtype=dt)
     return W, W_star
+
+
+def check_sizes(p, k, d, n_runs, fn: str) -> tuple[int, int, int, int]:
+    """Validate the student/teacher widths, the dimension and the number of runs (ints >= 1)."""
+    return (check_int(p, "p", fn, min=1), check_int(k, "k", fn, min=1),
+            check_int(d, "d", fn, min=1), check_int(n_runs, "n_runs", fn, min=1))
+
+
+def check_init_budget(p: int, k: int, d: int, n_runs: int, itemsize: int, fn: str,
+                      d_name: str = "d") -> None:
+    """Refuse initialisations (and the runs that follow them) beyond the memory limit.
+
+    The weights take ``n_runs (p + k) d`` numbers; the QR of the teacher and one SGD block
+    (``simulate_sgd``) a few times more: ``4 n_runs (p + k) d`` numbers in all. Each size is
+    checked alone first (so that the message names the one that is absurd), then together.
+    """
+    per = 4 * itemsize
+    sizes = {d_name: d, "p": p, "k": k, "n_runs": n_runs}
+    for name, value in sizes.items():
+        check_budget(name, fn, value, nbytes=per * value)
+    # together: blame the largest factor of n_runs (p + k) d
+    name = max((d_name, "p", "n_runs"), key=lambda n: sizes[n] + (k if n == "p" else 0))
+    check_budget(name, fn, sizes[name], nbytes=per * n_runs * (p + k) * d)
 
 
 def weights_from_overlaps(Q: Tensor, M: Tensor, P: Tensor, d: int, *,
@@ -252,7 +366,11 @@ def weights_from_overlaps(Q: Tensor, M: Tensor, P: Tensor, d: int, *,
     Raises
     ------
     ValueError
-        If ``d < p + k`` or :math:`\Omega` is not positive definite.
+        If ``d < p + k``, :math:`\Omega` is not symmetric positive definite (the argument to
+        blame is named; see :func:`omega` for the rounding tolerance), or the weights would not
+        fit the memory limit (``MFTEACH_MAX_BYTES``).
+    TypeError
+        Not float32/float64 tensors, or ``generator`` not an int seed or a ``torch.Generator``.
 
     Notes
     -----
@@ -271,14 +389,16 @@ def weights_from_overlaps(Q: Tensor, M: Tensor, P: Tensor, d: int, *,
     Q, M, P = check_overlaps(Q, M, P, fn)
     p, k = M.shape[-2], M.shape[-1]
     d = check_int(d, "d", fn, min=p + k)
-    Om = omega(Q, M, P)
+    lead = Q.shape[:-2]
+    n = int(math.prod(lead)) if lead else 1
+    check_budget("d", fn, d, nbytes=4 * n * (p + k) * d * Q.element_size())
+    g = as_generator(generator, Q.device, fn)
+    Om = omega_raw(Q, M, P)
     L, info = torch.linalg.cholesky_ex(Om)
     if bool((info != 0).any()):
         fail("Q", fn, "part of a positive-definite overlap matrix Omega = [[Q, M], [M^T, P]]",
-             Q, hint="Perturb the overlaps (e.g. add 1e-6 * I to Q).")
-    lead = Om.shape[:-2]
-    n = int(math.prod(lead)) if lead else 1
-    g = as_generator(generator, Q.device, fn)
+             Q, hint="It is only semi-definite (some students or teachers are linearly "
+                     "dependent); perturb the overlaps (e.g. add 1e-6 * I to Q).")
     O = _random_orthonormal(n, d, p + k, g, Q.device, Q.dtype).reshape(*lead, p + k, d)
     V = math.sqrt(d) * L @ O
     return V[..., :p, :], V[..., p:, :]
@@ -298,16 +418,30 @@ def teacher_cosines(Q: Tensor, M: Tensor, P: Tensor) -> Tensor:
     -------
     Tensor, shape (..., p, k)
 
+    Raises
+    ------
+    ValueError
+        As :func:`omega` (invalid overlaps), or a zero student or teacher vector
+        (:math:`Q_{ii} = 0` or :math:`P_{rr} = 0`: it has no direction).
+
     Examples
     --------
     >>> import torch
     >>> teacher_cosines(4 * torch.eye(1), torch.full((1, 1), 2.0), torch.eye(1))
     tensor([[1.]])
     """
-    Q, M, P = check_overlaps(Q, M, P, "mfteach.sgd_odes.teacher_cosines")
-    qd = torch.diagonal(Q, dim1=-2, dim2=-1).clamp_min(0).sqrt()
-    pd = torch.diagonal(P, dim1=-2, dim2=-1).clamp_min(0).sqrt()
-    return M / (qd.unsqueeze(-1) * pd.unsqueeze(-2))
+    fn = "mfteach.sgd_odes.teacher_cosines"
+    Q, M, P = check_overlaps(Q, M, P, fn)
+    qd = torch.diagonal(Q, dim1=-2, dim2=-1)
+    pd = torch.diagonal(P, dim1=-2, dim2=-1)
+    if Q.device.type != "meta":
+        tol = psd_tol(omega_raw(Q, M, P))
+        for X, name, who in ((qd, "Q", "student"), (pd, "P", "teacher")):
+            if X.numel() and bool((X <= tol.unsqueeze(-1)).any()):
+                fail(name, fn, f"a matrix with a positive diagonal (a zero {who} vector has no "
+                     f"direction, so its cosines are undefined)", X,
+                     hint=f"Smallest diagonal entry: {float(X.min()):.3g}.")
+    return M / (qd.clamp_min(0).sqrt().unsqueeze(-1) * pd.clamp_min(0).sqrt().unsqueeze(-2))
 
 
 def plateau_overlaps(K: int, *, dtype: torch.dtype | None = None,
@@ -328,6 +462,11 @@ def plateau_overlaps(K: int, *, dtype: torch.dtype | None = None,
     -------
     Overlaps
 
+    Raises
+    ------
+    ValueError
+        ``K < 1``, or ``K`` so large that the three ``K x K`` matrices exceed the memory limit.
+
     Notes
     -----
     Saad & Solla (1995), Phys. Rev. E 52, 4225, the symmetric subspace. Its population risk
@@ -343,6 +482,7 @@ def plateau_overlaps(K: int, *, dtype: torch.dtype | None = None,
     K = check_int(K, "K", fn, min=1)
     dev = resolve_device(device, fn)
     dt = resolve_dtype(dtype, fn)
+    check_budget("K", fn, K, nbytes=3 * K * K * torch.finfo(dt).bits // 8)
     q = 1.0 / (2 * K - 1)
     r = 1.0 / math.sqrt(K * (2 * K - 1))
     return Overlaps(Q=torch.full((K, K), q, dtype=dt, device=dev),

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from .._checks import check_bool, check_float, check_tensor, fail
 
 __all__ = ["plot_risk_curves", "plot_cosines", "plot_gap_scaling", "plot_noise_floor"]
 
@@ -28,7 +31,18 @@ def plot_risk_curves(sgd=None, curves: dict | None = None, *, delta: float = 0.0
     -------
     (Figure, Axes)
     """
-    fig, ax = _new_ax(ax, (5.2, 3.6))
+    fn = "mfteach.sgd_odes.plot_risk_curves"
+    from ._solve import MFTrajectory, Trajectory
+
+    if sgd is not None and not isinstance(sgd, Trajectory):
+        fail("sgd", fn, "a Trajectory (from simulate_sgd) or None", sgd, exc=TypeError)
+    if curves is not None and not (isinstance(curves, dict) and all(
+            isinstance(v, (Trajectory, MFTrajectory)) for v in curves.values())):
+        fail("curves", fn, "a dict of label -> Trajectory or MFTrajectory, or None", curves,
+             exc=TypeError)
+    delta = check_float(delta, "delta", fn, min=0.0)
+    check_bool(logx, "logx", fn)
+    fig, ax = _new_ax(ax, (5.2, 3.6), fn)
     if sgd is not None:
         r = (sgd.risk - delta / 2).reshape(-1, sgd.risk.shape[-1]).detach().cpu().double()
         m = r.mean(0)
@@ -66,7 +80,11 @@ def plot_cosines(cos_ode, cos_sgd=None, *, ax=None, title: str = ""):
     -------
     (Figure, Axes)
     """
-    fig, ax = _new_ax(ax, (4.2, 4.0))
+    fn = "mfteach.sgd_odes.plot_cosines"
+    check_tensor(cos_ode, "cos_ode", fn, shape=(None, None, 2))
+    if cos_sgd is not None:
+        check_tensor(cos_sgd, "cos_sgd", fn, shape=(None, None, 2))
+    fig, ax = _new_ax(ax, (4.2, 4.0), fn)
     c = cos_ode.detach().cpu()
     for j in range(c.shape[1]):
         ax.plot(c[:, j, 0], c[:, j, 1], "-", color=f"C{j % 10}", lw=1.2)
@@ -89,10 +107,12 @@ def plot_cosines(cos_ode, cos_sgd=None, *, ax=None, title: str = ""):
     return fig, ax
 
 
-def _new_ax(ax, size=(4.6, 3.6)):
+def _new_ax(ax, size=(4.6, 3.6), fn: str = "mfteach.sgd_odes"):
     if ax is None:
         fig = Figure(figsize=size, layout="constrained")
         return fig, fig.add_subplot()
+    if not isinstance(ax, Axes):
+        fail("ax", fn, "a matplotlib Axes or None", ax, exc=TypeError)
     return ax.figure, ax
 
 
@@ -109,7 +129,14 @@ def plot_gap_scaling(scans: dict, *, ax=None):
     -------
     (Figure, Axes)
     """
-    fig, ax = _new_ax(ax)
+    fn = "mfteach.sgd_odes.plot_gap_scaling"
+    from ._experiments import GapScan
+
+    if not (isinstance(scans, dict) and scans and all(isinstance(v, GapScan)
+                                                      for v in scans.values())):
+        fail("scans", fn, "a non-empty dict of label -> GapScan (from gap_vs_scale)", scans,
+             exc=TypeError)
+    fig, ax = _new_ax(ax, fn=fn)
     for i, (label, s) in enumerate(scans.items()):
         e, r = s.eps.numpy(), s.rms.numpy()
         ax.loglog(e, r, "o", color=f"C{i}", label=f"{label}: slope {s.fit.slope:.2f}")
@@ -130,13 +157,27 @@ def plot_noise_floor(nf, *, ax=None):
     ----------
     nf : NoiseFloor
         From :func:`noise_floor`.
+    ax : pair of Axes, optional
+        Where to draw the two panels (a new figure by default).
 
     Returns
     -------
-    (Figure, array of Axes)
+    (Figure, (Axes, Axes))
     """
-    fig = Figure(figsize=(9.5, 3.6), layout="constrained")
-    a1, a2 = fig.subplots(1, 2)
+    fn = "mfteach.sgd_odes.plot_noise_floor"
+    from ._experiments import NoiseFloor
+
+    if not isinstance(nf, NoiseFloor):
+        fail("nf", fn, "a NoiseFloor (from noise_floor)", nf, exc=TypeError)
+    if ax is None:
+        fig = Figure(figsize=(9.5, 3.6), layout="constrained")
+        a1, a2 = fig.subplots(1, 2)
+    else:
+        if not (isinstance(ax, (tuple, list)) and len(ax) == 2
+                and all(isinstance(a, Axes) for a in ax)):
+            fail("ax", fn, "a pair of matplotlib Axes or None", ax, exc=TypeError)
+        a1, a2 = ax
+        fig = a1.figure
     for i, (x, tr) in enumerate(zip(nf.x.tolist(), nf.trajectories)):
         a1.plot(tr.t, (tr.risk - nf.delta / 2).reshape(-1, tr.t.shape[0]).mean(0), color=f"C{i}",
                 label=f"gamma Delta / p = {x:.1e}")

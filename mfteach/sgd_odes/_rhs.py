@@ -37,10 +37,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_float, check_int, check_tensor, fail
-from ..device import as_generator
+from .._checks import (
+    check_budget,
+    check_choice,
+    check_float,
+    check_int,
+    check_same_device_dtype,
+    check_tensor,
+    fail,
+)
+from ..device import as_generator, resolve_device, resolve_dtype
 from ..gaussian import erf_I2, erf_I2_noise, erf_I3, erf_I4
-from ._overlaps import check_overlaps, omega, omega_raw
+from ._overlaps import PSD_SLACK, check_overlaps, omega, omega_raw
 
 __all__ = [
     "ACTIVATIONS",
@@ -206,7 +214,10 @@ def population_risk(Q: Tensor, M: Tensor, P: Tensor, *, activation: str,
     Raises
     ------
     ValueError
-        Unknown activation, negative ``delta``, inconsistent shapes.
+        Unknown activation, negative ``delta``, inconsistent shapes, or overlaps that no
+        weights have (``Q``/``P`` asymmetric or :math:`\Omega` not positive semi-definite
+        beyond rounding; see :func:`mfteach.sgd_odes.omega`): the risk would be meaningless
+        (even negative).
 
     Notes
     -----
@@ -281,6 +292,11 @@ def psi_terms(Q: Tensor, M: Tensor, P: Tensor, *, activation: str,
     -------
     Psi
 
+    Raises
+    ------
+    ValueError
+        As :func:`population_risk` (invalid overlaps included).
+
     Notes
     -----
     erf: :math:`\Psi^{(M)}_{ir} = \sum_a c_a I_3(\lambda_i, \lambda^*_r, z_a)`,
@@ -319,7 +335,7 @@ def psi_samples(Q: Tensor, M: Tensor, P: Tensor, *, activation: str, delta: floa
     Parameters
     ----------
     Q, M, P : Tensor, shapes (p, p), (p, k), (k, k)
-        One (unbatched), positive semi-definite :math:`\Omega`.
+        One (unbatched), positive semi-definite :math:`\Omega` (checked as in :func:`omega`).
     activation : {"erf", "square"}, keyword-only
     delta : float, keyword-only, default 0
     n_samples : int, keyword-only
@@ -330,6 +346,12 @@ def psi_samples(Q: Tensor, M: Tensor, P: Tensor, *, activation: str, delta: floa
     -------
     Psi
         Each field has a leading axis of length ``n_samples``.
+
+    Raises
+    ------
+    ValueError
+        Invalid overlaps (as :func:`omega`), ``n_samples < 2``, or more samples than fit the
+        memory limit (``MFTEACH_MAX_BYTES``).
 
     Examples
     --------
@@ -348,12 +370,13 @@ def psi_samples(Q: Tensor, M: Tensor, P: Tensor, *, activation: str, delta: floa
     if Q.ndim != 2:
         fail("Q", fn, "an unbatched (p, p) tensor", Q)
     p, k = M.shape
-    Om = omega(Q, M, P)
-    ev, V = torch.linalg.eigh(Om)
-    if float(ev.min()) < -1e-8 * max(1.0, float(ev.max())):
-        fail("Q", fn, "part of a positive semi-definite Omega", Q)
-    L = V * ev.clamp_min(0).sqrt()
+    # per sample: z (p + k), and ~8 fields of p (p + k) numbers with their temporaries
+    check_budget("n_samples", fn, n_samples,
+                 nbytes=n_samples * (p + k) * (1 + 8 * p) * Q.element_size())
     g = as_generator(generator, Q.device, fn)
+    Om = omega_raw(Q, M, P)
+    ev, V = torch.linalg.eigh(Om)
+    L = V * ev.clamp_min(0).sqrt()  # PSD checked above: clamps only rounding
     z = torch.randn(n_samples, p + k, generator=g, device=Q.device, dtype=Q.dtype) @ L.mT
     xi = torch.randn(n_samples, generator=g, device=Q.device, dtype=Q.dtype)
     lam, lam_s = z[:, :p], z[:, p:]
@@ -396,6 +419,12 @@ def ode_rhs(Q: Tensor, M: Tensor, P: Tensor, *, activation: str, gamma: float,
     -------
     dQ : Tensor, shape (..., p, p)
     dM : Tensor, shape (..., p, k)
+
+    Raises
+    ------
+    ValueError
+        As :func:`population_risk` (invalid overlaps included), negative ``gamma``, unknown
+        ``regime``.
 
     Notes
     -----
@@ -462,10 +491,20 @@ def xi_quadrature(d: int | None, k: int, *, n_nodes: int | None = None, dtype=to
         Default 24 when the window is all of :math:`[0, \pi]` (:math:`d - k \lesssim 28`),
         else 48 on :math:`\pi/2 \pm 8/\sqrt{d-k-2}`; moments are then exact to ~1e-12.
 
+    dtype, device : keyword-only
+        float32 or float64 (default float64); CPU by default.
+
     Returns
     -------
     nodes, weights : Tensor, shape (n,)
         Weights sum to 1.
+
+    Raises
+    ------
+    ValueError
+        ``d < 3``, ``k > d - 2``, ``n_nodes`` outside ``[1, 500]``, or an unknown device.
+    TypeError
+        Non-int sizes, or a dtype other than float32/float64.
 
     Examples
     --------
@@ -475,15 +514,26 @@ def xi_quadrature(d: int | None, k: int, *, n_nodes: int | None = None, dtype=to
     """
     fn = "mfteach.sgd_odes.xi_quadrature"
     k = check_int(k, "k", fn, min=1)
+    dtype = resolve_dtype(dtype, fn)
+    device = resolve_device(device, fn)
+    if d is not None:
+        d = check_int(d, "d", fn, min=3)
+        if d < k + 2:
+            fail("k", fn, f"<= d - 2 = {d - 2} (xi lives on the sphere S^(d-k-1))", k)
+    if n_nodes is not None:
+        n_nodes = check_int(n_nodes, "n_nodes", fn, min=1, max=500)
+    return _xi_rule(d, k, n_nodes, dtype, device)
+
+
+def _xi_rule(d: int | None, k: int, n_nodes: int | None, dtype, device):
+    """:func:`xi_quadrature` without validation."""
     if d is None:
         return (torch.zeros(1, dtype=dtype, device=device),
                 torch.ones(1, dtype=dtype, device=device))
-    d = check_int(d, "d", fn, min=k + 2)
     m = d - k
     half = min(math.pi / 2, 8.0 / math.sqrt(max(m - 2, 1)))  # +-8 sd of theta
     if n_nodes is None:
         n_nodes = 24 if half == math.pi / 2 else 48
-    n_nodes = check_int(n_nodes, "n_nodes", fn, min=1, max=500)
     x, w = np.polynomial.legendre.leggauss(n_nodes)
     theta = math.pi / 2 + half * x
     logw = np.log(w) + (m - 2) * np.log(np.sin(theta))
@@ -513,7 +563,29 @@ def mf_omega(M: Tensor, q: Tensor, P: Tensor, xi: Tensor | float = 0.0) -> Tenso
     Returns
     -------
     Tensor, shape (..., [N,] p + k, p + k)
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`mf_rhs` (shapes, dtypes, devices, ``q >= 0``, ``P`` symmetric positive
+        definite), and ``xi`` outside :math:`[-1, 1]` (it is a cosine).
     """
+    fn = "mfteach.sgd_odes.mf_omega"
+    M, q, P = check_mf(M, q, P, fn)
+    if isinstance(xi, Tensor):
+        check_tensor(xi, "xi", fn, ndim=(0, 1))
+        check_same_device_dtype(fn, M=M, xi=xi)
+        lo, hi = (float(xi.min()), float(xi.max())) if xi.numel() else (0.0, 0.0)
+        if xi.numel() == 0 or lo < -1 or hi > 1:
+            fail("xi", fn, "a non-empty tensor of values in [-1, 1] (cosines)", xi)
+        xi = xi.reshape(-1)
+    else:
+        xi = check_float(xi, "xi", fn, min=-1.0, max=1.0)
+    return _mf_omega(M, q, P, xi)
+
+
+def _mf_omega(M: Tensor, q: Tensor, P: Tensor, xi: Tensor | float = 0.0) -> Tensor:
+    """:func:`mf_omega` without validation."""
     p = M.shape[-2]
     MPinv = torch.linalg.solve(P, M.mT).mT  # M P^{-1}
     Qpar = MPinv @ M.mT
@@ -529,16 +601,53 @@ def mf_omega(M: Tensor, q: Tensor, P: Tensor, xi: Tensor | float = 0.0) -> Tenso
     return omega_raw(Qt, M, P.expand(*Qt.shape[:-2], *P.shape[-2:]))
 
 
-def _check_mf(M, q, P, fn):
-    check_tensor(M, "M", fn)
-    check_tensor(q, "q", fn)
-    check_tensor(P, "P", fn)
-    if M.ndim < 2 or q.shape[-1:] != M.shape[-2:-1]:
-        fail("q", fn, f"a tensor of shape (..., p) with p = {M.shape[-2]} (rows of M)", q)
-    if P.shape[-2:] != (M.shape[-1], M.shape[-1]):
-        fail("P", fn, "a tensor of shape (..., k, k) with k the columns of M", P)
-    if q.dtype != M.dtype or P.dtype != M.dtype:
-        fail("q", fn, "of the same dtype as M", q, exc=TypeError)
+def check_mf(M, q, P, fn: str, names: tuple[str, str, str] = ("M", "q", "P")):
+    r"""Check the mean-field state ``(M, q, P)`` at the boundary of ``fn``; return it with
+    ``q`` clamped at 0 where it is negative by rounding only.
+
+    ``P`` must be symmetric positive definite (it is inverted), and
+    :math:`q_i = (Q - MP^{-1}M^\top)_{ii} \ge 0` within ``PSD_SLACK * eps * scale``, the scale
+    being :math:`Q_{ii} = (MP^{-1}M^\top)_{ii} + |q_i|`.
+    """
+    nm, nq, npp = names
+    check_tensor(M, nm, fn)
+    check_tensor(q, nq, fn)
+    check_tensor(P, npp, fn)
+    check_same_device_dtype(fn, **{nm: M, nq: q, npp: P})
+    if M.ndim < 2:
+        fail(nm, fn, "a tensor of shape (..., p, k)", M)
+    p, k = M.shape[-2:]
+    if q.ndim < 1 or q.shape[-1] != p:
+        fail(nq, fn, f"a tensor of shape (..., p) with p = {p} (the rows of {nm!r})", q)
+    if P.ndim < 2 or P.shape[-2:] != (k, k):
+        fail(npp, fn, f"a tensor of shape (..., k, k) with k = {k} (the columns of {nm!r})",
+             P)
+    try:
+        torch.broadcast_shapes(M.shape[:-2], q.shape[:-1], P.shape[:-2])
+    except RuntimeError:
+        fail(nq, fn, f"a tensor whose leading (batch) axes broadcast with those of {nm!r} and "
+             f"{npp!r}", q)
+    if M.device.type == "meta" or M.numel() == 0:
+        return M, q, P
+    with torch.no_grad():
+        eps = torch.finfo(M.dtype).eps
+        scaleP = P.abs().amax(dim=(-2, -1))
+        tolP = PSD_SLACK * k * eps * scaleP
+        asym = (P - P.mT).abs().amax(dim=(-2, -1))
+        if bool((asym > tolP).any()):
+            fail(npp, fn, "a symmetric matrix (the teacher overlap W* W*^T / d)", P,
+                 hint=f"Largest |P - P.mT| = {float(asym.max()):.3g}.")
+        _, info = torch.linalg.cholesky_ex(P)
+        if bool((info != 0).any()):
+            fail(npp, fn, "positive definite (linearly independent teachers: the mean-field "
+                 "reduction inverts P)", P)
+        Apar = (torch.linalg.solve(P, M.mT).mT * M).sum(-1)  # diag of M P^-1 M^T, (..., p)
+        tol = PSD_SLACK * p * eps * (Apar.abs() + q.abs())
+        if bool((q < -tol).any()):
+            fail(nq, fn, "a tensor of values >= 0 (q_i is the squared norm of the part of "
+                 "student i orthogonal to the teachers)", q,
+                 hint=f"Smallest entry: {float(q.min()):.3g}.")
+    return M, q.clamp_min(0), P
 
 
 def _square_mf(M, q, P, d):
@@ -577,13 +686,13 @@ def _mf_drift(M, q, P, activation, d, generic=False):
         return dM, dq
     p, k = M.shape[-2], M.shape[-1]
     n = p + k
-    nodes, weights = xi_quadrature(d, k, dtype=M.dtype, device=M.device)
+    nodes, weights = _xi_rule(d, k, None, M.dtype, M.device)
     MPinv = torch.linalg.solve(P, M.mT).mT  # (..., p, k)
     L = torch.cat([torch.eye(p, dtype=M.dtype, device=M.device).expand(*M.shape[:-2], p, p),
                    -MPinv], dim=-1)  # (..., p, n): lambda_perp = L z
     c = coefficients(p, k, M)
     N = nodes.shape[0]
-    Om = mf_omega(M, q, P, nodes)  # (..., N, n, n): the nodes form a batch axis
+    Om = _mf_omega(M, q, P, nodes)  # (..., N, n, n): the nodes form a batch axis
     Lx = L.unsqueeze(-3)  # (..., 1, p, n)
     if activation == "square":
         E1, _, _ = _square_moments(Om, c, False)
@@ -630,6 +739,14 @@ def mf_rhs(M: Tensor, q: Tensor, P: Tensor, *, activation: str,
     dM : Tensor, shape (..., p, k)
     dq : Tensor, shape (..., p)
 
+    Raises
+    ------
+    ValueError
+        Inconsistent shapes or devices, non-finite entries, ``P`` not symmetric positive
+        definite, a negative ``q_i`` beyond rounding (a squared norm), ``d < k + 2``.
+    TypeError
+        Not float32/float64 tensors, or dtypes that differ.
+
     Notes
     -----
     arXiv 2302.05882, Sec. 5 (mean-field limit, Thm 2) and the high-d simplification (Thm 3).
@@ -648,7 +765,7 @@ def mf_rhs(M: Tensor, q: Tensor, P: Tensor, *, activation: str,
     """
     fn = "mfteach.sgd_odes.mf_rhs"
     activation = _check_activation(activation, fn)
-    _check_mf(M, q, P, fn)
+    M, q, P = check_mf(M, q, P, fn)
     if d is not None:
         d = check_int(d, "d", fn, min=M.shape[-1] + 2)
     return _mf_drift(M, q, P, activation, d)
@@ -668,6 +785,11 @@ def mf_risk(M: Tensor, q: Tensor, P: Tensor, *, activation: str, d: int | None =
     -------
     Tensor, shape (...)
 
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`mf_rhs`, and a negative ``delta``.
+
     Notes
     -----
     For the square activation :math:`\mathbb E_\Xi R = R(\bar\Omega) + \frac1{p^2}
@@ -676,12 +798,12 @@ def mf_risk(M: Tensor, q: Tensor, P: Tensor, *, activation: str, d: int | None =
     fn = "mfteach.sgd_odes.mf_risk"
     activation = _check_activation(activation, fn)
     delta = check_float(delta, "delta", fn, min=0.0)
-    _check_mf(M, q, P, fn)
+    M, q, P = check_mf(M, q, P, fn)
     p, k = M.shape[-2], M.shape[-1]
     if d is not None:
         d = check_int(d, "d", fn, min=k + 2)
     if activation == "square":
         return _square_mf(M, q, P, d)[2] + delta / 2
-    nodes, weights = xi_quadrature(d, k, dtype=M.dtype, device=M.device)
-    r = (_risk(mf_omega(M, q, P, nodes), p, k, activation) * weights).sum(-1)
+    nodes, weights = _xi_rule(d, k, None, M.dtype, M.device)
+    r = (_risk(_mf_omega(M, q, P, nodes), p, k, activation) * weights).sum(-1)
     return r + delta / 2

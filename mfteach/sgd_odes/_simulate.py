@@ -34,7 +34,9 @@ import torch
 from torch import Tensor
 
 from .._checks import (
+    DEFAULT_MAX_STEPS,
     check_bool,
+    check_budget,
     check_choice,
     check_float,
     check_int,
@@ -116,6 +118,31 @@ def _naive_steps(W: Tensor, Ws: Tensor, X: Tensor, z: Tensor | None, activation:
     return W
 
 
+def sgd_steps(t_req: Tensor, gamma: float, p: int, d: int, fn: str, time_name: str,
+              time_value) -> Tensor:
+    """Whole SGD steps of the requested times: ``floor(t p d / gamma + 1/2)`` (nearest, ties
+    up). Refuses a first time that is not 0, a positive time that is less than half a step
+    (it would be recorded at t = 0), and more steps than MFTEACH_MAX_STEPS."""
+    if float(t_req[0]) > 0:
+        fail(time_name, fn, "starting at 0 (SGD starts from W0)", time_value)
+    x = t_req * (p * d / gamma)  # float64; inf if it overflows
+    last = float(x[-1])
+    # blame the time range, or gamma when the same range at gamma = 1 would be fine
+    name, value = (("gamma", gamma)
+                   if gamma < 1 and float(t_req[-1]) * p * d <= DEFAULT_MAX_STEPS
+                   else (time_name, time_value))
+    check_budget(name, fn, value, steps=last)
+    steps = torch.floor(x + 0.5)
+    pos = t_req > 0
+    if bool((pos & (steps < 1)).any()):
+        t_bad = float(t_req[pos & (steps < 1)][0])
+        fail(time_name, fn, f"at least half an SGD step for every positive time (one step "
+             f"advances t by gamma/(p d) = {gamma / (p * d):.3g})", time_value,
+             hint=f"t = {t_bad:.3g} would be recorded at t = 0; ask for later times or "
+                  f"reduce 'gamma'.")
+    return steps.to(torch.int64)
+
+
 def simulate_sgd(W0: Tensor, W_star: Tensor, *, activation: str, gamma: float,
                  delta: float = 0.0, t_max: float | None = None,
                  times: Sequence[float] | Tensor | None = None, n_save: int = 101,
@@ -136,9 +163,12 @@ def simulate_sgd(W0: Tensor, W_star: Tensor, *, activation: str, gamma: float,
     delta : float, keyword-only, default 0
         Label-noise variance :math:`\Delta`.
     t_max : float, keyword-only
-        Final time (``round(t_max p d / gamma)`` steps); records ``n_save`` equispaced times.
+        Final time (the nearest whole number of steps, ``floor(t_max p d / gamma + 1/2)``);
+        records ``n_save`` equispaced times.
     times : sequence of float, keyword-only, optional
-        Recording times instead (rounded to whole steps; ``Trajectory.t`` has the exact ones).
+        Recording times instead, starting at 0 (each rounded to the nearest whole step;
+        ``Trajectory.t`` has the exact times of the records). Every positive time must be at
+        least half a step, :math:`\gamma/(2pd)`.
     n_save : int, keyword-only, default 101
     generator : torch.Generator or int, keyword-only
         On the device of ``W0``: draws the inputs and the label noise.
@@ -157,10 +187,13 @@ def simulate_sgd(W0: Tensor, W_star: Tensor, *, activation: str, gamma: float,
     Raises
     ------
     ValueError, TypeError
-        Bad arguments.
+        Bad arguments (named in the message), among them: a positive save time shorter than
+        half a step (it would be recorded at t = 0, e.g. a huge ``gamma``); more steps than
+        ``MFTEACH_MAX_STEPS`` (1e9 by default: a huge ``t_max`` or a tiny ``gamma``); more
+        memory than ``MFTEACH_MAX_BYTES``.
     mfteach.training.DivergenceError
-        If a run's weights become non-finite or its risk exceeds :math:`10^8` (e.g. the square
-        activation with too large a :math:`\gamma`).
+        If a run's weights become non-finite or some :math:`Q_{ii}` exceeds :math:`10^8`
+        (too large a :math:`\gamma`; the square activation is the sensitive one).
 
     Notes
     -----
@@ -199,8 +232,17 @@ def simulate_sgd(W0: Tensor, W_star: Tensor, *, activation: str, gamma: float,
     W = W0.expand(*lead, p, d).reshape(n_runs, p, d).clone()
     Ws = W_star.expand(*lead, k, d).reshape(n_runs, k, d)
     g = as_generator(generator, W0.device, fn)
-    t_req = time_grid(t_max, times, n_save, fn)
-    steps = torch.round(t_req * (p * d / gamma)).to(torch.int64)
+    item = W0.element_size()
+    t_req = time_grid(t_max, times, n_save, fn,
+                      record_bytes=2 * n_runs * (p + k) ** 2 * item)
+    time_name = "t_max" if times is None else "times"
+    steps = sgd_steps(t_req, gamma, p, d, fn, time_name, t_max if times is None else times)
+    total = int(steps[-1])
+    T_max = max(1, min(block_size, total))
+    # W, W0's copy, one block of inputs X (T d), its Gram matrix (T^2) and projections
+    check_budget("block_size" if T_max > 4096 else "W0", fn,
+                 block_size if T_max > 4096 else W0,
+                 nbytes=item * n_runs * (2 * p * d + T_max * (d + T_max + 2 * (p + k))))
     step_fn = _block_steps if method == "block" else _naive_steps
     Xscale = 1 / math.sqrt(d)
 
@@ -213,14 +255,21 @@ def simulate_sgd(W0: Tensor, W_star: Tensor, *, activation: str, gamma: float,
         records.append((Q, M, P))
         return Q, M, P
 
+    def diverged(step, how):
+        why = ("the square activation's gradient grows with the weights, so one-pass SGD is "
+               "unstable when gamma/p is too large" if activation == "square" else
+               "too large a learning rate makes the weights grow without bound")
+        raise DivergenceError(
+            f"SGD diverged ({how}) at t = {step * gamma / (p * d):.4g} (step {step}) with "
+            f"gamma = {gamma:.3g} (gamma/p = {gamma / p:.3g}, activation {activation!r}): "
+            f"{why}. Reduce gamma.")
+
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=int(steps[-1]), desc="SGD", leave=False, unit="step")
+        bar = tqdm(total=total, desc="SGD", leave=False, unit="step")
     done = 0
     try:
-        if int(steps[0]) > 0:
-            fail("times", fn, "starting at 0 (SGD starts from W0)", t_req)
         for target in steps.tolist():
             while done < target:
                 T = min(block_size, target - done)
@@ -231,15 +280,14 @@ def simulate_sgd(W0: Tensor, W_star: Tensor, *, activation: str, gamma: float,
                     z = torch.randn(n_runs, T, generator=g, device=W.device, dtype=W.dtype)
                 W = step_fn(W, Ws, X, z, activation, gamma, delta)
                 done += T
+                if not bool(torch.isfinite(W).all()):
+                    diverged(done, "the weights became NaN or inf")
                 if bar is not None:
                     bar.update(T)
             Q, M, P = record()
-            if not bool(torch.isfinite(Q).all()) or float(
-                    torch.diagonal(Q, dim1=-2, dim2=-1).max()) > 1e8:
-                raise DivergenceError(
-                    f"SGD diverged (non-finite or exploding weights) at t = "
-                    f"{target * gamma / (p * d):.4g} (step {target}). Reduce gamma: the square "
-                    f"activation is unstable when gamma/p is too large.")
+            qmax = float(torch.diagonal(Q, dim1=-2, dim2=-1).max())
+            if qmax > 1e8:
+                diverged(target, f"exploding weights, max Q_ii = {qmax:.3g}")
     finally:
         if bar is not None:
             bar.close()
