@@ -377,7 +377,12 @@ def dual(activation: str | Activation, c11, c12, c22, *, degree: int = 64) -> Te
     Notes
     -----
     The NNGP recursion of book chapter 01 is :math:`K^{l+1} = \sigma_w^2\,
-    \mathrm{dual}(K^l_{xx}, K^l_{xx'}, K^l_{x'x'}) + \sigma_b^2`.
+    \mathrm{dual}(K^l_{xx}, K^l_{xx'}, K^l_{x'x'}) + \sigma_b^2`. The ReLU closed forms are
+    accurate to a few ulps for the given covariance also when it is nearly degenerate (angle
+    near 0 or pi), but only as good as that covariance: near coincidence the angle is
+    ill-conditioned in ``c12``, so entries assembled by different roundings (a Gram matrix
+    against separately computed variances) lose half the digits of the step kernel
+    (:func:`dual_prime`); :func:`mfteach.kernels.ntk` avoids that by carrying the angle.
 
     Examples
     --------

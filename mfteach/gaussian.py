@@ -144,6 +144,54 @@ def _safe_sqrt(x: Tensor) -> Tensor:
     return torch.where(pos, torch.where(pos, x, torch.ones_like(x)).sqrt(), torch.zeros_like(x))
 
 
+def _two_product(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """``(p, e)`` with ``p = fl(a * b)`` and ``p + e == a * b`` exactly.
+
+    Dekker's product with Veltkamp's splitting (T. J. Dekker (1971), Numer. Math. 18,
+    224-242): exact barring underflow; where the splitting overflows (``|a|``, ``|b|`` beyond
+    about 1e300 in float64, 1e34 in float32) ``e`` is 0, i.e. the plain product.
+    """
+    split = 134217729.0 if a.dtype == torch.float64 else 4097.0  # 2^27 + 1, 2^12 + 1
+    p = a * b
+
+    def halves(x):
+        c = split * x
+        hi = c - (c - x)
+        return hi, x - hi
+
+    ah, al = halves(a)
+    bh, bl = halves(b)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, torch.where(torch.isfinite(e), e, torch.zeros_like(e))
+
+
+def _det2(c11: Tensor, c12: Tensor, c22: Tensor) -> Tensor:
+    """``c11 * c22 - c12**2`` to a few ulps of the result, also when it cancels (a nearly
+    degenerate covariance): both products are split into exact sums (:func:`_two_product`)."""
+    p, e = _two_product(c11, c22)
+    r, f = _two_product(c12, c12)
+    return (p - r) + (e - f)
+
+
+# Coefficients of sin(t) - t cos(t) = sum_k (-1)^(k+1) 2k t^(2k+1) / (2k+1)!, k = 1..10: the
+# truncation error is below 1e-17 relative for t <= 1.
+_SIN_TCOS = [(-1) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 11)]
+
+
+def _sin_minus_tcos(t: Tensor) -> Tensor:
+    r""":math:`\sin t - t\cos t` for :math:`t \in [0, \pi]`, to a few ulps relative: the
+    series at :math:`t < 1` (the direct form cancels like :math:`t^2`), direct beyond (at most
+    a factor 5 lost there)."""
+    small = t < 1
+    ts = torch.where(small, t, torch.zeros_like(t))
+    t2 = ts * ts
+    series = torch.full_like(t, _SIN_TCOS[-1])
+    for c in reversed(_SIN_TCOS[:-1]):
+        series = series * t2 + c
+    series = series * t2 * ts
+    return torch.where(small, series, torch.sin(t) - t * torch.cos(t))
+
+
 # --------------------------------------------------------------------------------------------
 # Arc-cosine kernels (step, ReLU)
 # --------------------------------------------------------------------------------------------
@@ -189,10 +237,21 @@ def arccos_kernel(order: int, c11, c12, c22, *, validate: bool = True) -> Tensor
     These are *expectations*: Cho & Saul's :math:`k_n(x, y) = \frac1\pi \|x\|^n\|y\|^n
     J_n(\vartheta)` carries an extra factor 2 (their integral is :math:`2\,\mathbb{E}`).
 
-    The angle is computed as :math:`\vartheta = \operatorname{atan2}(\sqrt{c_{11}c_{22} -
-    c_{12}^2},\, c_{12})`, which equals :math:`\arccos` of :math:`\cos\vartheta` clamped to
-    :math:`[-1, 1]` but is accurate near :math:`\vartheta = 0, \pi`, and the ReLU kernel is
-    evaluated as :math:`(\sqrt{c_{11}c_{22}-c_{12}^2} + (\pi-\vartheta)c_{12})/(2\pi)`. Hence:
+    The angle is computed as :math:`\pi - \vartheta = \operatorname{atan2}(\sqrt{c_{11}c_{22}
+    - c_{12}^2},\, -c_{12})`, with the determinant :math:`c_{11}c_{22} - c_{12}^2` evaluated
+    from exact splittings of the two products (Dekker), so that it is accurate to a few ulps
+    even when it cancels; the ReLU kernel is :math:`(\sqrt{c_{11}c_{22}-c_{12}^2} +
+    (\pi-\vartheta)c_{12})/(2\pi)`, or :math:`\sqrt{c_{11}c_{22}}\,(\sin u - u\cos u)/(2\pi)`
+    by its series at :math:`u = \pi - \vartheta < 1`. For the given (exactly represented)
+    inputs both kernels are therefore accurate to a few ulps, near :math:`\vartheta = 0` and
+    :math:`\pi` as well. They can only be as good as their inputs, though: near the degenerate
+    covariance the angle is ill-conditioned, an error :math:`\delta` in :math:`c_{12}` moves it
+    by :math:`\delta/\sqrt{c_{11}c_{22} - c_{12}^2}`, e.g. :math:`\sqrt\epsilon` for
+    :math:`\delta = \epsilon c_{11}` at coincident inputs. A covariance assembled from
+    different roundings of the same quantity (``c12`` from a matrix product, ``c11`` from a sum
+    of squares) loses half the digits of the angle, and thereby of the step kernel; feed the
+    same number (or use :func:`mfteach.kernels.ntk`, which carries the angle accurately).
+    Hence:
 
     * a degenerate variance (``c11 == 0`` or ``c22 == 0``) gives 0, the exact value since
       :math:`s_n(0) = 0`, without NaN;
@@ -223,12 +282,17 @@ def arccos_kernel(order: int, c11, c12, c22, *, validate: bool = True) -> Tensor
     fn = "mfteach.gaussian.arccos_kernel"
     order = check_int(order, "order", fn, min=0, max=1)
     c11, c12, c22 = _covariance_2d(fn, c11, c12, c22, validate)
-    s = _safe_sqrt(c11 * c22 - c12 * c12)  # sqrt(c11 c22) sin(theta)
-    theta = torch.atan2(s, c12)  # in [0, pi]
+    s = _safe_sqrt(_det2(c11, c12, c22))  # sqrt(c11 c22) sin(theta)
+    comp = torch.atan2(s, -c12)  # pi - theta, in [0, pi]
     if order == 0:
         degenerate = (c11 <= 0) | (c22 <= 0)
-        return torch.where(degenerate, torch.zeros_like(theta), (_PI - theta) / (2 * _PI))
-    return (s + (_PI - theta) * c12) / (2 * _PI)
+        return torch.where(degenerate, torch.zeros_like(comp), comp / (2 * _PI))
+    # sin(t) + (pi - t) cos(t) = sin(u) - u cos(u) at u = pi - t, which cancels like u^3 near
+    # t = pi (c12 close to -sqrt(c11 c22)): the series there.
+    near_pi = comp < 1
+    tail = _safe_sqrt(c11 * c22) * _sin_minus_tcos(torch.where(near_pi, comp,
+                                                               torch.zeros_like(comp)))
+    return torch.where(near_pi, tail, s + comp * c12) / (2 * _PI)
 
 
 # --------------------------------------------------------------------------------------------

@@ -66,8 +66,8 @@ __all__ = [
 
 _PI = math.pi
 # Kernel entries per block of the fused recursion on the CPU: below ATen's parallel grain
-# (32768), so each op runs single-threaded inside its worker; 256 KiB per float64 buffer, so
-# the dozen elementwise passes per layer run from L2.
+# (32768), so each op runs single-threaded inside its worker; 256 KiB per float64 buffer (six
+# for ReLU with the NTK), so the dozen elementwise passes per layer run from L2.
 _BLOCK = 32767
 # On a GPU, bandwidth is plentiful and each op is a kernel launch: large blocks.
 _BLOCK_CUDA = 1 << 24
@@ -131,35 +131,218 @@ def _diagonals(x: Tensor, act: Activation, depth: int, wv: float, bv: float, deg
     return qs, theta
 
 
-def _relu_step(K: Tensor, T: Tensor | None, qa: Tensor, qb: Tensor, wv: float, bv: float,
-               P: Tensor, C: Tensor) -> None:
-    r"""One ReLU layer in place on a block: K <- K^{l+1}, T <- Theta^{l+1}.
-
-    With :math:`s = \sqrt{q_a q_b}` and :math:`K = s\cos\vartheta`:
-    :math:`K^{l+1} = \frac{\sigma_w^2}{2\pi}\big(s\sin\vartheta + (\pi-\vartheta)K\big)
-    + \sigma_b^2` and :math:`\dot K = (\pi - \vartheta)/(2\pi)`, where
-    :math:`s\sin\vartheta = \sqrt{q_aq_b - K^2}` and
-    :math:`\pi - \vartheta = \operatorname{atan2}(s\sin\vartheta, -K)`.
-    """
-    torch.outer(qa, qb, out=P)                       # q_a q_b = s^2
-    P.addcmul_(K, K, value=-1.0).clamp_min_(0.0).sqrt_()  # s sin(theta)
-    K.neg_()                                          # -K = s cos(pi - theta)
-    torch.atan2(P, K, out=C)                          # pi - theta, in [0, pi]
-    P.addcmul_(C, K, value=-1.0)                      # s sin + (pi - theta) K
-    if T is not None:
-        T.mul_(C)                                     # (pi - theta) Theta^l
-    torch.mul(P, wv / (2 * _PI), out=K)
+def _relu_features(x: Tensor, q: Tensor, wv: float, bv: float) -> Tensor:
+    r"""Scaled unit feature vectors :math:`u(x) = \hat\varphi(x)/\sqrt2`,
+    :math:`\hat\varphi(x) = \varphi(x)/|\varphi(x)|`, of the first layer,
+    :math:`\varphi(x) = (\sqrt{\sigma_w^2/d}\,x, \sigma_b)`: then :math:`K^1(x, x') =
+    |\varphi(x)||\varphi(x')|\,\hat\varphi(x)\cdot\hat\varphi(x')` and
+    :math:`s \mp K^1 = s|u(x) \mp u(x')|^2`. Returned transposed, shape (features, n). A zero
+    feature (``x = 0`` and no bias) stays the zero vector."""
+    phi = x * math.sqrt(wv / x.shape[1])
     if bv:
-        K.add_(bv)
-    if T is not None:
-        torch.add(K, T, alpha=wv / (2 * _PI), out=T)
+        phi = torch.cat([phi, phi.new_full((x.shape[0], 1), math.sqrt(bv))], dim=1)
+    norm = q.sqrt() * math.sqrt(2)
+    return (phi / torch.where(norm > 0, norm, torch.ones_like(norm))[:, None]).T.contiguous()
+
+
+# First-layer angles below this (cos > 3/4), or above pi minus it, are recomputed from the
+# inputs: elsewhere s - K^1 and s + K^1 lose at most a factor 4 to cancellation.
+_NEAR_ANGLE = math.acos(0.75)
+# Up to this many first-layer features (d, plus 1 with a bias), every pair is computed from
+# the inputs' differences: a few passes, and low-dimensional inputs have many near pairs.
+_FEW_FEATURES = 4
+# Returned by the first-layer helpers when they have scaled Theta^1 by (pi - theta) / pi.
+_T_DONE = torch.empty(0, dtype=torch.long)
+
+
+def _relu_near_pairs(K: Tensor, T: Tensor | None, W: Tensor, V: Tensor, X: Tensor, s: Tensor,
+                     u1: Tensor, u2: Tensor, diag: int | None) -> Tensor | None:
+    r"""First layer of :func:`_relu_block`: redo the nearly (anti)parallel pairs from the
+    inputs.
+
+    On entry ``W = s - K``, ``V = s\sin\vartheta``, ``X = \vartheta`` from the Gram matrix. Where
+    the angle is below :data:`_NEAR_ANGLE` or above :math:`\pi` minus it, ``W`` and
+    :math:`s + K` are recomputed as :math:`s|u(x) \mp u(x')|^2` (:func:`_relu_features`) and
+    ``V``, ``X`` from them; if more than a quarter of the block's pairs are near, all of it by
+    :func:`_relu_from_features`. The caller's diagonal (``x2=None``) is overwritten with the
+    exact diagonal recursion, so it is skipped. Returns the flat indices of the pairs where
+    the NTK needs :math:`\pi - \vartheta` computed directly (some pair antiparallel), or
+    :data:`_T_DONE`, or ``None``.
+    """
+    if diag is not None:
+        X[:, diag:diag + K.shape[0]].diagonal().fill_(_PI / 2)
+    if not X.numel():
+        return None
+    small, large = float(X.amin()) < _NEAR_ANGLE, float(X.amax()) > _PI - _NEAR_ANGLE
+    if not (small or large):
+        return None
+    flat = X.view(-1)
+    if small and large:
+        mask = (flat < _NEAR_ANGLE).logical_or_(flat > _PI - _NEAR_ANGLE)
+    else:
+        mask = flat < _NEAR_ANGLE if small else flat > _PI - _NEAR_ANGLE
+    if int(mask.sum()) * 4 > mask.numel():
+        return _relu_from_features(K, T, W, V, X, s, u1, u2, large)
+    near = mask.nonzero().squeeze(1)  # flat indices in the block
+    ui = u1.index_select(1, near // K.shape[1])  # (features, pairs)
+    uj = u2.index_select(1, near % K.shape[1])
+    s_near = s.take(near)
+    diff = ui - uj
+    w = diff.mul_(diff).sum(0).mul_(s_near)
+    diff = torch.add(ui, uj, out=ui)
+    v = diff.mul_(diff).sum(0).mul_(s_near)
+    sin = (w * v).sqrt_()
+    W.put_(near, w)
+    V.put_(near, sin)
+    X.put_(near, torch.atan2(sin, K.take(near)))
+    if T is None or not large:
+        return None  # no antiparallel pair: 1 - theta/pi is accurate as computed
+    return near
+
+
+def _relu_from_features(K: Tensor, T: Tensor | None, W: Tensor, V: Tensor, X: Tensor,
+                        s: Tensor, u1: Tensor, u2: Tensor, antiparallel: bool) -> Tensor | None:
+    r"""The first layer's ``W``, ``V`` = s sin(theta) and ``X`` = theta of every pair of a block
+    from the differences (and, if some pairs may be antiparallel, the sums) of the features
+    ``u1``, ``u2`` (:func:`_relu_features`), one feature at a time: for low-dimensional inputs
+    (many nearly (anti)parallel pairs), or blocks where many pairs are near. With possibly
+    antiparallel pairs and the NTK, also scales ``T`` (:math:`\Theta^1`) by
+    :math:`(\pi - \vartheta)/\pi`, computed directly, and returns :data:`_T_DONE`; else
+    ``None``."""
+
+    def squared_norms(op):  # X := |u1_i op u2_j|^2, with V as scratch
+        for k in range(u1.shape[0]):
+            op(u1[k][:, None], u2[k][None, :], out=V)
+            if k:
+                X.addcmul_(V, V)
+            else:
+                torch.mul(V, V, out=X)
+
+    squared_norms(torch.sub)
+    torch.mul(X, s, out=W)                               # s |u - u'|^2 = s - K
+    if antiparallel:
+        squared_norms(torch.add)
+        torch.mul(X, s, out=V)                           # s |u + u'|^2 = s + K
+    else:
+        torch.add(s, K, out=V)
+    V.mul_(W).clamp_min_(0.0).sqrt_()                    # s sin(theta)
+    torch.atan2(V, K, out=X)
+    if T is None or not antiparallel:
+        return None
+    T.mul_(torch.atan2(V, K.neg())).mul_(1.0 / _PI)      # (pi - theta) / pi Theta^1
+    return _T_DONE
+
+
+def _relu_block(K: Tensor, T: Tensor | None, bufs: list[Tensor], a1: list[Tensor],
+                a2: list[Tensor], u1: Tensor, u2: Tensor, wv: float, bv: float,
+                diag: int | None) -> tuple[Tensor, Tensor | None]:
+    r"""All ReLU layers on one block, in place: K^1 -> K^{L+1} and Theta^1 -> Theta^{L+1}.
+
+    ``K`` holds :math:`K^1` on entry (and ``T`` a copy of it); ``a1[l]``, ``a2[l]`` are
+    :math:`\sqrt{q^{l+1}}` of the block's rows and columns, ``u1``, ``u2`` their unit
+    first-layer features (:func:`_relu_features`); ``bufs`` four scratch buffers of the
+    block's shape; ``diag`` the column of the block's first diagonal entry when ``x2 is None``
+    (the caller overwrites the diagonal). Returns the tensors (among ``K`` and ``bufs``) that
+    hold the results.
+
+    The old form :math:`s\sin\vartheta = \sqrt{q_aq_b - K^2}` loses half the digits when the
+    angle is small (coincident or nearly coincident inputs) or close to pi: the difference of
+    :math:`q_aq_b` and :math:`K^2`, computed by different reductions, is pure rounding there,
+    and its square root moves the angle, hence the step kernel and the NTK, by
+    :math:`\sqrt\epsilon`. Here, with :math:`s = \sqrt{q_aq_b}` and :math:`K = s\cos\vartheta`,
+    the angle is carried by the *angular defect* :math:`W = s - K = s(1 - \cos\vartheta)`,
+    which is computed without cancellation:
+
+    * first layer: :math:`W = s - K^1`, :math:`V = s + K^1` where :math:`|K^1| \le 3s/4`
+      (cancellation by at most 4); elsewhere from the inputs, :math:`W = \frac
+      s2|\hat\varphi(x) - \hat\varphi(x')|^2` and :math:`V = \frac s2|\hat\varphi(x) +
+      \hat\varphi(x')|^2`, so that :math:`W = 0` exactly for coincident inputs (pair by pair
+      in :func:`_relu_near_pairs`; for all pairs of a block in :func:`_relu_from_features`
+      when the inputs have at most :data:`_FEW_FEATURES` features or most pairs are near);
+    * per layer, :math:`s\sin\vartheta = \sqrt{WV}` (:math:`V = s + K`),
+      :math:`\vartheta = \operatorname{atan2}(\sqrt{WV}, K)`, accurate to a few ulps relative
+      near 0 (and near pi, where :math:`\pi - \vartheta = \operatorname{atan2}(\sqrt{WV}, -K)`
+      is used for the NTK); :math:`H = s(\sin\vartheta - \vartheta\cos\vartheta) =
+      s\sin\vartheta - \vartheta K`; and with :math:`\alpha = \sigma_w^2/2`,
+      :math:`d = \sqrt{q_a} - \sqrt{q_b}`,
+
+      .. math::
+
+          K' = \alpha(K + H/\pi) + \sigma_b^2, \qquad
+          \Theta' = K' + \alpha(1 - \vartheta/\pi)\,\Theta, \qquad
+          W' = s' - K' = \alpha(W - H/\pi) + \frac{\alpha\sigma_b^2 d^2}{s' + \alpha s +
+          \sigma_b^2},
+
+      the last by :math:`s'^2 - (\alpha s + \sigma_b^2)^2 = \alpha\sigma_b^2 d^2`. Nothing
+      cancels but :math:`H` at small angles, whose absolute error :math:`\epsilon s\vartheta`
+      moves :math:`\vartheta'` by :math:`O(\epsilon)` only (:math:`W' \approx \alpha
+      s\vartheta^2/2`). After the first layer :math:`K \ge 0` and :math:`\vartheta \le
+      \pi/2`, so :math:`V = s + K` does not cancel.
+
+    So the angle, and with it :math:`K` and :math:`\Theta`, is accurate to
+    :math:`O((d + L)\epsilon)` for any inputs, and exactly 0 on coincident ones, as on the
+    diagonal of the symmetric path.
+    """
+    alpha = wv / 2
+    W, V, X, s = bufs
+    torch.outer(a1[0], a2[0], out=s)
+    near = None
+    for layer in range(len(a1) - 1):
+        if layer == 0 and u1.shape[0] <= _FEW_FEATURES:
+            # Antiparallel pairs (s + K < s/4) possible unless min(s + K) >= max(s) / 4.
+            torch.add(s, K, out=V)
+            anti = bool(K.numel()) and 4 * float(V.amin()) < (float(a1[0].amax())
+                                                               * float(a2[0].amax()))
+            near = _relu_from_features(K, T, W, V, X, s, u1, u2, anti)
+        else:
+            if layer == 0:
+                torch.sub(s, K, out=W)                       # W = s - K
+            torch.add(s, K, out=V)                           # V = s + K (K >= 0 after)
+            V.mul_(W).clamp_min_(0.0).sqrt_()                # V := s sin(theta)
+            torch.atan2(V, K, out=X)                         # X := theta in [0, pi]
+            if layer == 0:
+                near = _relu_near_pairs(K, T, W, V, X, s, u1, u2, diag)
+        if near is not None and near is not _T_DONE:  # pi - theta accurate near pi as well
+            k_near = K.take(near)  # = Theta^1 there
+            c_near = torch.atan2(V.take(near), -k_near)
+        V.addcmul_(X, K, value=-1.0)                         # V := H = s sin - theta K
+        if T is not None:
+            if near is not _T_DONE:
+                T.addcmul_(X, T, value=-1.0 / _PI)           # (1 - theta/pi) Theta
+            if near is not None and near is not _T_DONE:
+                T.put_(near, c_near.mul_(k_near).mul_(1.0 / _PI))
+            near = None
+        W.add_(V, alpha=-1.0 / _PI)                          # W - H/pi
+        if alpha != 1.0:
+            W.mul_(alpha)                                    # alpha (W - H/pi)
+        if bv:
+            torch.sub(a1[layer][:, None], a2[layer][None, :], out=X).square_()  # d^2
+            torch.outer(a1[layer + 1], a2[layer + 1], out=K)                    # s'
+            s.mul_(alpha).add_(K).add_(bv)                                     # s'+alpha s+bv
+            W.addcdiv_(X, s, value=alpha * bv)
+            s, K = K, s
+        else:
+            torch.outer(a1[layer + 1], a2[layer + 1], out=s)                    # s'
+        torch.sub(s, W, out=K)                               # K' = s' - W'
+        if T is not None:
+            torch.add(K, T, alpha=alpha, out=T)              # K' + alpha (1 - theta/pi) Theta
+    return K, T
 
 
 def _erf_step(K: Tensor, T: Tensor | None, qa: Tensor, qb: Tensor, wv: float, bv: float,
               P: Tensor, C: Tensor) -> None:
     r"""One erf layer in place: :math:`K^{l+1} = \sigma_w^2\frac2\pi\arcsin\frac{2K}
     {\sqrt{(1+2q_a)(1+2q_b)} + \sigma_b^2`,
-    :math:`\dot K = \frac4\pi\big((1+2q_a)(1+2q_b) - 4K^2\big)^{-1/2}`."""
+    :math:`\dot K = \frac4\pi\big((1+2q_a)(1+2q_b) - 4K^2\big)^{-1/2}`.
+
+    Unlike ReLU's arccos this is well-conditioned at coincident inputs: since
+    :math:`(1+2q_a)(1+2q_b) \ge (1 + 2\sqrt{q_aq_b})^2`, the arcsine's argument satisfies
+    :math:`|r| \le 2s/(1 + 2s) < 1` (:math:`s = \sqrt{q_aq_b}`), where its derivative is at
+    most :math:`(1 + 2s)/\sqrt{1 + 4s}`; a relative rounding :math:`\epsilon` of :math:`r`
+    moves the arcsine by at most :math:`2s\epsilon/\sqrt{1 + 4s} \le \sqrt s\,\epsilon`.
+    Likewise the determinant is at least :math:`1 + 4s`, so it loses at most a factor
+    :math:`((1 + 2s)^2 + 4s^2)/(1 + 4s) \le 1 + 2s` to cancellation. Both stay
+    :math:`O(\epsilon)` for bounded variances, so the erf step keeps its simple form."""
     a, b = 1 + 2 * qa, 1 + 2 * qb
     if T is not None:
         torch.outer(a, b, out=P)
@@ -215,7 +398,11 @@ def _recursion(x1: Tensor, x2: Tensor | None, act: Activation, depth: int, wv: f
     T_out = torch.empty(n1, n2, **opts) if want_ntk else None
     fused = _fused_name(act)
     if fused == "relu":
-        step = _relu_step
+        # Square roots of the variances, and unit features for the near (anti)parallel pairs.
+        a1 = [q.sqrt() for q in q1]
+        a2 = a1 if sym else [q.sqrt() for q in q2]
+        u1 = _relu_features(x1, q1[0], wv, bv)
+        u2 = u1 if sym else _relu_features(xb, q2[0], wv, bv)
     elif fused == "erf":
         step = _erf_step
     else:
@@ -229,22 +416,33 @@ def _recursion(x1: Tensor, x2: Tensor | None, act: Activation, depth: int, wv: f
                                                            len(starts)))
 
     def run_blocks(my_starts) -> None:
-        buf = [torch.empty(rows * n2, **opts) for _ in range(4 if want_ntk else 3)]
+        n_buf = (6 if fused == "relu" else 4) - (0 if want_ntk else 1)
+        buf = [torch.empty(rows * n2, **opts) for _ in range(n_buf)]
         for i0 in my_starts:
             i1 = min(n1, i0 + rows)
             j0 = i0 if sym else 0
             shape = (i1 - i0, n2 - j0)
-            K, P, C = (b[: shape[0] * shape[1]].view(shape) for b in buf[:3])
+            K, *scratch = (b[: shape[0] * shape[1]].view(shape) for b in buf)
+            T = scratch.pop() if want_ntk else None
             K.copy_(K_out[i0:i1, j0:])
             if sym:  # the square part exactly symmetric; closed-form layers keep it so
                 sq = K[:, : i1 - i0]
                 sq.copy_(torch.triu(sq) + torch.triu(sq, 1).T)
-            T = buf[3][: K.numel()].view(shape).copy_(K) if want_ntk else None
-            for layer in range(depth):
-                step(K, T, q1[layer][i0:i1], q2[layer][j0:], wv, bv, P, C)
-            if sym and fused is None:
-                # Quadrature is not exactly symmetric in (u, v): keep the orientation (i <= j)
-                # of the upper triangle everywhere, as in the mirrored blocks.
+            if T is not None:
+                T.copy_(K)
+            if fused == "relu":
+                if depth:
+                    K, T = _relu_block(K, T, scratch, [a[i0:i1] for a in a1],
+                                       [b[j0:] for b in a2], u1[:, i0:i1], u2[:, j0:], wv, bv,
+                                       0 if sym else None)
+            else:
+                for layer in range(depth):
+                    step(K, T, q1[layer][i0:i1], q2[layer][j0:], wv, bv, *scratch)
+            if sym:
+                # Quadrature is not exactly symmetric in (u, v), and elementwise ops need not
+                # round (i, j) and (j, i) alike (the scalar remainder of a vectorised loop,
+                # the feature sums of the ReLU near pairs): keep the orientation (i <= j) of
+                # the upper triangle everywhere, as in the mirrored blocks.
                 for t in (K, T) if want_ntk else (K,):
                     sq = t[:, : i1 - i0]
                     sq.copy_(torch.triu(sq) + torch.triu(sq, 1).T)
@@ -336,13 +534,16 @@ def nngp_and_ntk(x1: Tensor, x2: Tensor | None = None, *, activation: str | Acti
     {raises}
     Notes
     -----
-    Closed forms: ReLU (arc-cosine kernels of orders 1 and 0, with
-    :math:`\pi - \vartheta = \operatorname{atan2}(\sqrt{K_{xx}K_{x'x'} - K_{xx'}^2},
-    -K_{xx'})`) and erf (Williams' arcsine kernel and
-    :math:`\frac4\pi\det(I + 2C)^{-1/2}`), evaluated in place block by block through all
-    layers; other activations go through :func:`mfteach.activations.dual` /
+    Closed forms: ReLU (arc-cosine kernels of orders 1 and 0) and erf (Williams' arcsine
+    kernel and :math:`\frac4\pi\det(I + 2C)^{-1/2}`), evaluated in place block by block
+    through all layers; other activations go through :func:`mfteach.activations.dual` /
     :func:`~mfteach.activations.dual_prime` (closed form or 2-D Gauss-Hermite quadrature).
-    The diagonal is computed separately, with :math:`\vartheta = 0` exactly. The in-place
+    For ReLU the angle between the two inputs' features is carried through the layers by its
+    defect :math:`\sqrt{K_{xx}K_{x'x'}} - K_{xx'}`, computed from differences of the inputs
+    where the angle is small (or close to pi), so that coincident and nearly coincident
+    inputs (``x2`` sharing rows with ``x1``) get the NTK to a few ulps, not to
+    :math:`\sqrt\epsilon`. The diagonal is computed separately, with :math:`\vartheta = 0`
+    exactly. The in-place
     evaluation records no autograd graph (the result does not require grad); for gradients
     with respect to the inputs or the variances, write the recursion with
     :func:`mfteach.activations.dual` / :func:`~mfteach.activations.dual_prime`.

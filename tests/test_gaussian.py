@@ -41,6 +41,7 @@ from mfteach.testing import assert_mc_close
 from tests.conftest import TOL
 
 F64 = torch.float64
+EPS = torch.finfo(F64).eps
 QUAD_TOL = 1e-10
 
 # papers.md, "Reference values" (closed form column, 7 decimals).
@@ -190,6 +191,8 @@ def test_reference_values_from_papers():
 
 def test_I2_is_erf_dual_at_half_covariance():
     c = torch.tensor([0.8, 0.3, 1.4], dtype=F64)
+    # Elementwise, and halving is exact: the same arithmetic up to the order of two
+    # roundings (an ulp or two of values < 1).
     torch.testing.assert_close(erf_I2(*c), erf_dual(*(c / 2)), rtol=0, atol=1e-15)
 
 
@@ -199,6 +202,9 @@ def test_I2_is_erf_dual_at_half_covariance():
 
 def test_special_values():
     one, zero = torch.tensor(1.0, dtype=F64), torch.tensor(0.0, dtype=F64)
+    # Closed forms evaluated elementwise (no matrix product): within an ulp or two of the
+    # exact values (1e-15 is 4.5 ulps of 1); at c12 = -sqrt(c11 c22) the determinant and the
+    # complementary angle are exactly 0, hence the exact zeros.
     # g(z) = erf(z / sqrt 2) is uniform on (-1, 1): E g^2 = 1/3 (not 1/6: no factor-2 trap).
     assert abs(float(erf_I2(one, one, one)) - 1 / 3) < 1e-15
     assert abs(float(arccos_kernel(1, one, zero, one)) - 1 / (2 * math.pi)) < 1e-15
@@ -218,7 +224,7 @@ def test_arccos_degenerate_variance_is_zero_without_nan(order):
     c22 = torch.tensor([3.0, 0.0, 0.0, 1.0], dtype=F64, requires_grad=True)
     c12 = torch.zeros(4, dtype=F64, requires_grad=True)
     k = arccos_kernel(order, c11, c12, c22)
-    assert torch.equal(k, torch.zeros(4, dtype=F64))
+    assert torch.equal(k, torch.zeros(4, dtype=F64))  # exact: products with 0 (or the mask)
     k.sum().backward()
     for t in (c11, c12, c22):
         assert torch.isfinite(t.grad).all()
@@ -229,10 +235,44 @@ def test_arccos_scales_with_variances():
     c = torch.tensor([0.7, -0.2, 1.3], dtype=F64)
     a, b = 2.5, 0.4
     scaled = (a * c[0], math.sqrt(a * b) * c[1], b * c[2])
+    # Elementwise; the scaling rounds each entry once, and the angle is well-conditioned
+    # here (sin(theta) = 0.98): a few ulps, 1e-14 is 45.
     torch.testing.assert_close(arccos_kernel(1, *scaled), math.sqrt(a * b) * arccos_kernel(1, *c),
                                rtol=1e-14, atol=0)
     torch.testing.assert_close(arccos_kernel(0, *scaled), arccos_kernel(0, *c), rtol=1e-14,
                                atol=0)
+
+
+def _arccos_reference(order, c11, c12, c22):
+    """The arc-cosine kernel in 50-digit arithmetic (mpmath, which torch requires through
+    sympy), the float64 inputs taken as exact."""
+    import mpmath
+
+    with mpmath.workdps(50):
+        c11, c12, c22 = (mpmath.mpf(float(c)) for c in (c11, c12, c22))
+        s = mpmath.sqrt(c11 * c22)
+        theta = mpmath.acos(max(-1, min(1, c12 / s)))
+        if order == 0:
+            return float((mpmath.pi - theta) / (2 * mpmath.pi))
+        return float(s * (mpmath.sin(theta) + (mpmath.pi - theta) * mpmath.cos(theta))
+                     / (2 * mpmath.pi))
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_arccos_kernel_is_accurate_near_0_and_pi(order):
+    """Near the degenerate covariance (angle -> 0 or pi) the kernels keep full relative
+    accuracy for their (exact) inputs: the determinant c11 c22 - c12^2 from exact product
+    splittings, pi - theta from atan2 of accurate sides, and sin(u) - u cos(u) by its series
+    near pi. Tolerance: a dozen roundings of at most an ulp each (SLEEF's atan2 is
+    1-ulp accurate), so 16 eps relative; the naive determinant lost up to 12 digits here."""
+    eps = torch.finfo(F64).eps
+    for c11, c22 in ((1.0, 1.0), (1.0, 2.0), (0.3, 7.0)):
+        for theta in (1e-7, 1e-5, 1e-3, 0.5, math.pi - 0.5, math.pi - 1e-3, math.pi - 1e-5,
+                      math.pi - 1e-7):
+            c = _t(c11, math.sqrt(c11 * c22) * math.cos(theta), c22)
+            got = float(arccos_kernel(order, *c))
+            want = _arccos_reference(order, *c)
+            assert abs(got - want) <= 16 * eps * abs(want), (c11, c22, theta, got, want)
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,7 +336,9 @@ def _grad_c12(f, c):
 
 @pytest.mark.parametrize("c", [(1.0, 0.5, 1.0), (0.7, -0.4, 1.3), (2.0, 2.0, 2.0)])
 def test_price_theorem_links_duals_and_derivative_duals(c):
-    # d/dc12 E[f(u) f(v)] = E[f'(u) f'(v)].
+    # d/dc12 E[f(u) f(v)] = E[f'(u) f'(v)]. Elementwise autograd; for the ReLU kernel the
+    # derivative sums two terms +-c12/s that cancel (|c12|/s <= 0.6 here, 0 on the
+    # degenerate third case), so a few ulps: 1e-12 leaves ample room.
     torch.testing.assert_close(_grad_c12(lambda *a: arccos_kernel(1, *a), c),
                                arccos_kernel(0, *_t(*c)), rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(_grad_c12(erf_dual, c), erf_dual_prime(*_t(*c)), rtol=1e-12,
@@ -322,7 +364,9 @@ def test_batching_over_leading_axes_equals_loop(generator):
         out = f(C)
         assert out.shape == (2, 3)
         loop = torch.stack([f(C[i, j]) for i in range(2) for j in range(3)]).reshape(2, 3)
-        torch.testing.assert_close(out, loop, rtol=0, atol=1e-15)
+        # The same elementwise formulas (no matrix product); batching only decides whether
+        # a vectorised or a scalar loop evaluates an entry, an ulp apart per operation.
+        torch.testing.assert_close(out, loop, rtol=0, atol=16 * EPS * float(loop.abs().max()))
     c11 = torch.tensor([[0.5], [1.0], [2.0]], dtype=F64)  # (3, 1)
     c22 = torch.tensor([0.8, 1.2, 1.6, 0.4], dtype=F64)  # (4,)
     c12 = 0.3 * (c11 * c22).sqrt()  # (3, 4)
@@ -333,7 +377,7 @@ def test_batching_over_leading_axes_equals_loop(generator):
         assert out.shape == (3, 4)
         loop = torch.stack([f(c11[i, 0], c12[i, j], c22[j]) for i in range(3)
                             for j in range(4)]).reshape(3, 4)
-        torch.testing.assert_close(out, loop, rtol=0, atol=1e-15)
+        torch.testing.assert_close(out, loop, rtol=0, atol=16 * EPS * float(loop.abs().max()))
 
 
 def _all_values(dtype, device):
@@ -363,6 +407,9 @@ def test_python_numbers_give_float64():
 def test_cpu_and_device_agree(device):
     out = _all_values(F64, device)
     assert out.device.type == torch.device(device).type
+    # Elementwise formulas and 32-node sums: CUDA's and the CPU's libm agree within 2 ulps
+    # per call and the sums' orders differ (<= 2 log2(32^2) eps): 1e-12 (4500 ulps of 1)
+    # is a loose bound on that, not a hope.
     torch.testing.assert_close(out.cpu(), _all_values(F64, "cpu"), rtol=1e-12, atol=1e-12)
 
 
@@ -373,6 +420,7 @@ def test_cpu_and_device_agree(device):
 def test_hermite_rule_integrates_polynomials_exactly():
     x, w = hermite_rule(10)
     moments = [float((w * x**k).sum()) for k in range(8)]
+    # 10-term sums of w x^k within (10 + k) eps E|z|^k <= 17 eps 38 = 1.4e-13 (E|z|^7 = 38).
     assert moments == pytest.approx([1, 0, 1, 0, 3, 0, 15, 0], abs=1e-12)
 
 
@@ -381,13 +429,14 @@ def test_gauss_hermite_expectation_matches_closed_forms(c):
     got = gauss_hermite_expectation(lambda u, v: torch.erf(u) * torch.erf(v), *_t(*c),
                                     degree=100)
     assert abs(float(got - erf_dual(*_t(*c)))) < QUAD_TOL
-    # A polynomial is integrated exactly: E[u^2 v^2] = c11 c22 + 2 c12^2 (Isserlis).
+    # A polynomial is integrated exactly: E[u^2 v^2] = c11 c22 + 2 c12^2 (Isserlis); the
+    # 9-node sum of terms of size <= E|u^2 v^2| < 5 rounds within ~20 eps 5 = 2e-14.
     got = gauss_hermite_expectation(lambda u, v: u * u * v * v, *_t(*c), degree=3)
     assert abs(float(got) - (c[0] * c[2] + 2 * c[1] ** 2)) < 1e-13
 
 
 def test_gauss_hermite_expectation_degenerate_and_chunked(monkeypatch):
-    # c11 = 0: u == 0, so E[cos(u) v^2] = c22.
+    # c11 = 0: u == 0, so E[cos(u) v^2] = c22 (a 16-node sum, within ~20 eps of it).
     got = gauss_hermite_expectation(lambda u, v: torch.cos(u) * v * v, 0.0, 0.0, 2.0, degree=4)
     assert abs(float(got) - 2.0) < 1e-13
     c11 = torch.linspace(0.2, 2.0, 7, dtype=F64)
@@ -397,12 +446,14 @@ def test_gauss_hermite_expectation_degenerate_and_chunked(monkeypatch):
     monkeypatch.setattr(G, "_CHUNK_NODES", 2 * 20 * 20)  # chunks of 2 entries
     chunked = gauss_hermite_expectation(lambda u, v: torch.tanh(u) * torch.tanh(v), *args,
                                         degree=20)
+    # Chunking changes no entry's operations (each is its own node sum): at most the
+    # vectorised-vs-scalar ulp of tanh per node, i.e. an ulp of the values (<= 1).
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-15)
 
 
 def test_gauss_hermite_1d_matches_moments():
     q = torch.tensor([0.5, 1.0, 2.0], dtype=F64)
-    got = gauss_hermite_expectation_1d(lambda z: z**6, q, degree=4)
+    got = gauss_hermite_expectation_1d(lambda z: z**6, q, degree=4)  # exact; 4-term sums
     torch.testing.assert_close(got, 15 * q**3, rtol=1e-13, atol=0)
 
 

@@ -35,83 +35,301 @@ def _inputs(n: int, d: int, generator, *, dtype=F64, device="cpu", radius=None):
     return x.to(device=device, dtype=dtype)
 
 
-def _naive(x1, x2, act, depth, wv, bv):
+def _naive(x1, x2, act, depth, wv, bv, *, coincident=False):
     """Entry-by-entry recursion through the public duals of mfteach.activations: an
-    independent route to the same kernels (no blocking, no fusion, no symmetry)."""
+    independent route to the same kernels (no blocking, no fusion, no symmetry).
+
+    ``coincident=True`` (x2 is x1) gives the diagonal pairs their exact covariance,
+    ``K^l(x, x) = q^l(x)``: from the Gram matrix it would differ from the sum of squares by
+    rounding, which the arc-cosine kernels turn into a spurious angle of order sqrt(eps).
+    Also returns the smallest sine of the angle between the two inputs' features over all
+    layers and all other pairs, the reference's condition number (see _relu_tol).
+    """
     d = x1.shape[1]
     q1 = wv * (x1 * x1).sum(1) / d + bv
     q2 = wv * (x2 * x2).sum(1) / d + bv
     K = wv * x1 @ x2.T / d + bv
+    if coincident:
+        K.diagonal().copy_(q1)
     T = K.clone()
+    sin_min = 1.0
     for _ in range(depth):
         c11, c22 = q1[:, None].expand_as(K), q2[None, :].expand_as(K)
+        sin = _sin_angle(c11, K, c22)
+        if coincident:
+            sin.fill_diagonal_(1.0)
+        sin_min = min(sin_min, float(sin.min()))
         K_next = wv * dual(act, c11, K, c22) + bv
         T = K_next + wv * dual_prime(act, c11, K, c22) * T
         q1 = wv * dual(act, q1, q1, q1) + bv
         q2 = wv * dual(act, q2, q2, q2) + bv
         K = K_next
-    return K, T
+        if coincident:
+            K.diagonal().copy_(q1)
+    return K, T, sin_min
+
+
+EPS = torch.finfo(F64).eps
+
+
+def _sin_angle(c11, c12, c22):
+    """sin of the angle of the covariance [[c11, c12], [c12, c22]]: its sensitivity to c12."""
+    rho = (c12 / (c11 * c22).sqrt()).clamp(-1.0, 1.0)
+    return (1 - rho * rho).sqrt()
+
+
+def _relu_tol(d: int, depth: int) -> float:
+    r"""Error bound of the fused ReLU recursion in float64, relative to the natural scale
+    sqrt(M(x, x) M(x', x')) of an entry M(x, x') (Cauchy-Schwarz).
+
+    Derivation (mfteach.kernels._relu_block carries the angle by its defect W = s - K):
+    * first layer: the squared norms, the Gram entries and the unit-feature differences are
+      sums of d products, each within gamma_d ~ d eps relative of the exact value (Higham,
+      "Accuracy and Stability of Numerical Algorithms", Sec. 3.1). Where |K| <= 3s/4,
+      W = s - K loses at most a factor 4 and dW/dtheta = s sin(theta) >= 0.66 s, so the
+      angle is within 3 (d + 2) eps; elsewhere it is 2 asin(|u - u'| / 2) of unit vectors
+      within (d/2 + 3) eps each, i.e. within 1.2 (d + 6) eps. Either way <= 3 (d + 6) eps.
+    * each layer adds a dozen roundings of well-conditioned operations, <= 8 eps to the angle
+      (the cancelling H = s sin - theta K has absolute error eps s theta and moves the next
+      angle by <= 2 eps), and does not amplify the angle error (ReLU contracts angles), so
+      every angle is within 4 (d + 6 + 2L) eps;
+    * K and Theta are positive combinations of terms with these relative errors, the step
+      factor (pi - theta) / pi included (pi - theta >= pi/2 after the first layer, and
+      computed directly near pi at the first), accumulated over L + 1 layers.
+    Total: 4 (L + 1) (d + 7 + 2L) eps, e.g. 336 eps = 7.5e-14 for d = 8, L = 3.
+    """
+    return 4 * (depth + 1) * (d + 7 + 2 * depth) * EPS
+
+
+def _relu_reference(x, y, depth, wv, bv):
+    """K^{L+1}(x, y) and Theta^{L+1}(x, y) of ReLU networks in 50-digit arithmetic (mpmath,
+    which torch requires through sympy), from the float64 inputs taken as exact."""
+    import mpmath
+
+    with mpmath.workdps(50):
+        d, wv, bv = len(x), mpmath.mpf(wv), mpmath.mpf(bv)
+        x = [mpmath.mpf(float(v)) for v in x]
+        y = [mpmath.mpf(float(v)) for v in y]
+        qa = wv * mpmath.fsum(v * v for v in x) / d + bv
+        qb = wv * mpmath.fsum(v * v for v in y) / d + bv
+        K = wv * mpmath.fsum(a * b for a, b in zip(x, y)) / d + bv
+        T = K
+        for _ in range(depth):
+            s = mpmath.sqrt(qa * qb)
+            theta = mpmath.acos(max(-1, min(1, K / s))) if s else mpmath.mpf(0)
+            K = wv * (s * mpmath.sin(theta) + (mpmath.pi - theta) * K) / (2 * mpmath.pi) + bv
+            T = K + wv * (mpmath.pi - theta) / (2 * mpmath.pi) * T
+            qa, qb = wv * qa / 2 + bv, wv * qb / 2 + bv
+        return float(K), float(T)
+
+
+def _relu_diagonal(x, depth, wv, bv):
+    """The closed-form diagonal: E[relu(u)^2] = q/2, E[step(u)^2] = 1/2."""
+    q = wv * (x * x).sum(1) / x.shape[1] + bv
+    theta = q.clone()
+    for _ in range(depth):
+        q = wv * q / 2 + bv
+        theta = q + wv / 2 * theta
+    return q, theta
 
 
 # ------------------------------------------------------------------------------------------
 # Closed forms and an independent route
 # ------------------------------------------------------------------------------------------
 
+def _assert_within(got, want, tol, scale):
+    """|got - want| <= tol * scale entrywise (scale: a tensor broadcasting with them)."""
+    err = (got - want).abs()
+    bound = tol * scale
+    assert bool((err <= bound).all()), f"max error / bound = {float((err / bound).max()):.3g}"
+
+
+def _scale(M_diag1, M_diag2):
+    """sqrt(M(x, x) M(x', x')): the natural scale of M(x, x') (Cauchy-Schwarz)."""
+    return (M_diag1[:, None] * M_diag2[None, :]).abs().sqrt()
+
+
 def test_depth1_relu_and_erf_match_gaussian_closed_forms(generator):
     """One hidden layer: K^2 = wv E[phi phi] + bv, Theta^2 = K^2 + wv E[phi' phi'] K^1, with
-    the expectations from mfteach.gaussian (an independent implementation)."""
+    the expectations from mfteach.gaussian (an independent implementation).
+
+    Tolerance: both routes see the first-layer covariance through a different rounding (a
+    differently ordered matmul), an error of the size the fused route's own, _relu_tol(d, 1),
+    which the closed form turns into an angle error 1/sin(theta) times larger (erf is better
+    conditioned than that)."""
     x, y = _inputs(7, 5, generator), _inputs(6, 5, generator)
     wv, bv = 1.7, 0.3
     K1 = wv * x @ y.T / 5 + bv
     c11 = (wv * (x * x).sum(1) / 5 + bv)[:, None].expand_as(K1)
     c22 = (wv * (y * y).sum(1) / 5 + bv)[None, :].expand_as(K1)
+    tol = _relu_tol(5, 1) * (1 + 2 / float(_sin_angle(c11, K1, c22).min()))
     for act, e, e_prime in (("relu", lambda *c: arccos_kernel(1, *c),
                              lambda *c: arccos_kernel(0, *c)),
                             ("erf", erf_dual, erf_dual_prime)):
         K2 = wv * e(c11, K1, c22) + bv
         T2 = K2 + wv * e_prime(c11, K1, c22) * K1
         K, T = nngp_and_ntk(x, y, activation=act, depth=1, weight_var=wv, bias_var=bv)
-        torch.testing.assert_close(K, K2, rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(T, T2, rtol=1e-12, atol=1e-12)
+        K_xx, T_xx = nngp_and_ntk(x, activation=act, depth=1, weight_var=wv, bias_var=bv)
+        K_yy, T_yy = nngp_and_ntk(y, activation=act, depth=1, weight_var=wv, bias_var=bv)
+        _assert_within(K, K2, tol, _scale(K_xx.diagonal(), K_yy.diagonal()))
+        _assert_within(T, T2, tol, _scale(T_xx.diagonal(), T_yy.diagonal()))
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf", "tanh", "erf_sqrt2", "square", "linear"])
 @pytest.mark.parametrize("wv, bv", [(1.0, 0.0), (2.0, 0.3)], ids=["plain", "bias"])
 def test_deep_recursion_matches_naive_recursion(activation, wv, bv, generator):
-    """Depth 3 (fused, blocked, symmetric path and x2 path) vs the naive entrywise recursion."""
+    """Depth 3 (fused, blocked, symmetric path and x2 path) vs the naive entrywise recursion.
+
+    The naive route gets coincident pairs exactly coincident (see _naive); it evaluates the
+    closed forms on covariances that carry the rounding of its own recursion, an error of
+    _relu_tol relative that moves the angle by 1/sin(theta) times as much, theta the
+    smallest angle of the data over the layers. So the tolerance is
+    _relu_tol (1 + 2/sin(theta_min)), not a hoped-for 1e-12: agreement to rounding on any CPU.
+    tanh goes through the same 2-D Gauss-Hermite rule on both routes; the rule is not
+    exactly symmetric in (u, v), and with x2=None the kernel keeps the orientation of the
+    upper triangle (mirrored), so compare that triangle."""
     x, y = _inputs(7, 4, generator, radius=1.0), _inputs(4, 4, generator, radius=1.0)
-    # tanh goes through the same 2-D Gauss-Hermite rule on both routes; the rule is not
-    # exactly symmetric in (u, v), and with x2=None the kernel keeps the orientation of the
-    # upper triangle (mirrored), so compare that triangle. Agreement to rounding.
-    tol = 1e-12
     for x2 in (y, None):
         ref_y = x if x2 is None else y
         K, T = nngp_and_ntk(x, x2, activation=activation, depth=3, weight_var=wv, bias_var=bv)
-        K0, T0 = _naive(x, ref_y, activation, 3, wv, bv)
+        K0, T0, sin_min = _naive(x, ref_y, activation, 3, wv, bv, coincident=x2 is None)
+        tol = _relu_tol(4, 3) * (1 + 2 / sin_min)
+        sx = nngp_and_ntk(x, activation=activation, depth=3, weight_var=wv, bias_var=bv)
+        sy = nngp_and_ntk(ref_y, activation=activation, depth=3, weight_var=wv, bias_var=bv)
         if x2 is None:
             K, T, K0, T0 = (torch.triu(M) for M in (K, T, K0, T0))
-        torch.testing.assert_close(K, K0, rtol=tol, atol=tol * float(K0.abs().max()))
-        torch.testing.assert_close(T, T0, rtol=tol, atol=tol * float(T0.abs().max()))
+        _assert_within(K, K0, tol, _scale(sx[0].diagonal(), sy[0].diagonal()))
+        _assert_within(T, T0, tol, _scale(sx[1].diagonal(), sy[1].diagonal()))
+
+
+def _near_pairs(generator, d):
+    """Pairs (x, y) where the old angle formula loses digits: angles 1e-9..1e-3 (equal and
+    unequal norms), the same near pi (antiparallel), coincident, collinear and randomly
+    perturbed by 1e-9 relative; plus well-separated angles."""
+    xs, ys = [], []
+    for theta in (1e-9, 1e-6, 1e-5, 1e-4, 1e-3, 0.3, 1.5):
+        for ratio in (1.0, 3.0):
+            for sign in (1.0, -1.0):
+                x = torch.randn(d, generator=generator, dtype=F64)
+                e = torch.randn(d, generator=generator, dtype=F64)
+                e = e - (e @ x) / (x @ x) * x
+                e = e / e.norm()
+                xs.append(x)
+                ys.append(sign * ratio * (math.cos(theta) * x + math.sin(theta) * x.norm() * e))
+    for _ in range(3):
+        x = torch.randn(d, generator=generator, dtype=F64)
+        xs += [x, x, x]
+        ys += [x.clone(), x * (1 + 1e-9),
+               x + 1e-9 * x.norm() / math.sqrt(d) * torch.randn(d, generator=generator,
+                                                               dtype=F64)]
+    return torch.stack(xs), torch.stack(ys)
+
+
+@pytest.mark.parametrize("wv, bv", [(1.0, 0.0), (2.0, 0.3)], ids=["plain", "bias"])
+def test_relu_near_coincident_inputs_match_high_precision_reference(wv, bv, generator):
+    """The fused ReLU kernels of nearly coincident (or antiparallel) inputs against the same
+    recursion in 50-digit arithmetic, on both paths (x2 given, and x2=None with the pairs in
+    one batch), to the derived bound _relu_tol: a few hundred ulps at most, where the old
+    formula sqrt(q q' - K^2) was off by up to 1e-9 (sqrt(eps) in the angle)."""
+    d, depth = 8, 3
+    X, Y = _near_pairs(generator, d)
+    n = X.shape[0]
+    tol = _relu_tol(d, depth)
+    ref = torch.tensor([_relu_reference(x, y, depth, wv, bv) for x, y in zip(X, Y)],
+                       dtype=F64)
+    qx, tx = _relu_diagonal(X, depth, wv, bv)
+    qy, ty = _relu_diagonal(Y, depth, wv, bv)
+    K, T = nngp_and_ntk(X, Y, activation="relu", depth=depth, weight_var=wv, bias_var=bv)
+    Ks, Ts = nngp_and_ntk(torch.cat([X, Y]), activation="relu", depth=depth, weight_var=wv,
+                          bias_var=bv)
+    for k_got, t_got in ((K.diagonal(), T.diagonal()),
+                         (Ks.diagonal(n), Ts.diagonal(n))):
+        _assert_within(k_got, ref[:, 0], tol, (qx * qy).sqrt())
+        _assert_within(t_got, ref[:, 1], tol, (tx * ty).sqrt())
+
+
+@pytest.mark.parametrize("wv, bv", [(1.0, 0.0), (2.0, 0.3)], ids=["plain", "bias"])
+@pytest.mark.parametrize("data", ["2d", "clustered"])
+def test_relu_many_near_pairs_match_high_precision_reference(data, wv, bv, generator):
+    """The other first-layer routes: low-dimensional inputs (every pair from the inputs'
+    differences, many pairs nearly (anti)parallel) and clustered inputs (most pairs of a
+    block near), on both paths, against the 50-digit recursion, to _relu_tol."""
+    depth = 3
+    if data == "2d":
+        d = 2
+        x = torch.randn(8, d, generator=generator, dtype=F64)
+        x = torch.cat([x, x[:2] * (1 + 1e-9), -x[2:4] * 3, x[4:5] + 1e-9])
+    else:
+        d = 8
+        x0 = torch.randn(d, generator=generator, dtype=F64)
+        x = x0 + 1e-3 * torch.randn(9, d, generator=generator, dtype=F64)
+        x = torch.cat([x, -x[:3], x[3:4] * (1 + 1e-9)])
+    y = x.flip(0)
+    n, tol = x.shape[0], _relu_tol(d, depth)
+    ref = torch.tensor([[_relu_reference(a, b, depth, wv, bv) for b in y] for a in x],
+                       dtype=F64)
+    q, theta = _relu_diagonal(x, depth, wv, bv)
+    qy, ty = _relu_diagonal(y, depth, wv, bv)
+    K, T = nngp_and_ntk(x, y, activation="relu", depth=depth, weight_var=wv, bias_var=bv)
+    _assert_within(K, ref[..., 0], tol, _scale(q, qy))
+    _assert_within(T, ref[..., 1], tol, _scale(theta, ty))
+    Ks, Ts = nngp_and_ntk(x, activation="relu", depth=depth, weight_var=wv, bias_var=bv)
+    flip = torch.arange(n - 1, -1, -1)  # y = x[flip]
+    _assert_within(Ks[:, flip], ref[..., 0], tol, _scale(q, qy))
+    _assert_within(Ts[:, flip], ref[..., 1], tol, _scale(theta, ty))
+
+
+@pytest.mark.parametrize("wv, bv", [(1.0, 0.0), (2.0, 0.3)], ids=["plain", "bias"])
+def test_relu_x2_equal_x1_matches_symmetric_path_and_diagonal(wv, bv, generator):
+    """x2 == x1 takes the general path, on which coincident pairs have angle 0 exactly: it
+    agrees with the symmetric path everywhere, and on the diagonal with the closed-form
+    diagonal recursion, to the derived _relu_tol (the old formula: 1e-9 on the diagonal)."""
+    d, depth = 6, 3
+    x = _inputs(9, d, generator)
+    K, T = nngp_and_ntk(x, activation="relu", depth=depth, weight_var=wv, bias_var=bv)
+    K2, T2 = nngp_and_ntk(x, x.clone(), activation="relu", depth=depth, weight_var=wv,
+                          bias_var=bv)
+    q, theta = _relu_diagonal(x, depth, wv, bv)
+    tol = _relu_tol(d, depth)
+    _assert_within(K2, K, tol, _scale(q, q))
+    _assert_within(T2, T, tol, _scale(theta, theta))
+    _assert_within(K2.diagonal(), q, tol, q)
+    _assert_within(T2.diagonal(), theta, tol, theta)
+    # The symmetric path writes the diagonal recursion itself: the same to a few ulps.
+    _assert_within(T.diagonal(), theta, tol, theta)
 
 
 def test_quadrature_route_matches_fused_erf(generator):
     """A custom Activation (not the registered erf) takes the Gauss-Hermite route. The
-    integrands are entire (erf, Gaussian), so the rule converges geometrically: at degree 128
-    it is exact to rounding for these variances (< 2); at degree 32 it is visibly not."""
+    integrands are entire (erf, Gaussian), so the rule converges geometrically in the
+    degree: the error at degree 128 is bounded by extrapolating the measured errors at
+    degrees 64 and 96 (ratio r per 32 nodes, error(128) ~ error(96) r, times 4 for safety),
+    plus the rounding of the recursion (_relu_tol; the 128^2-node sums are cascaded, within
+    log2(128^2) eps, and no matrix product is involved). At degree 32 the rule is visibly
+    off."""
     x = _inputs(6, 3, generator, radius=1.0)
     erf = get_activation("erf")
     custom = Activation("my_erf", erf.fn, erf.deriv)
-    K, T = nngp_and_ntk(x, activation="erf", depth=2, weight_var=1.5, bias_var=0.2)
-    Kq, Tq = nngp_and_ntk(x, activation=custom, depth=2, weight_var=1.5, bias_var=0.2,
-                          quadrature_degree=128)
-    torch.testing.assert_close(Kq, K, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(Tq, T, rtol=1e-12, atol=1e-12)
-    Tc = ntk(x, activation=custom, depth=2, weight_var=1.5, bias_var=0.2, quadrature_degree=32)
-    assert float((Tc - T).abs().max()) > 1e-8
+    kw = dict(depth=2, weight_var=1.5, bias_var=0.2)
+    ref = nngp_and_ntk(x, activation="erf", **kw)
+    errs = {}
+    for degree in (64, 96, 128):
+        got = nngp_and_ntk(x, activation=custom, quadrature_degree=degree, **kw)
+        errs[degree] = [float((g - r).abs().max()) for g, r in zip(got, ref)]
+    for i, r in enumerate(ref):
+        rate = errs[96][i] / errs[64][i]
+        assert rate < 1e-2  # geometric convergence
+        bound = 4 * errs[96][i] * rate + _relu_tol(3, 2) * float(r.abs().max())
+        assert errs[128][i] <= bound, (errs, bound)
+    Tc = ntk(x, activation=custom, quadrature_degree=32, **kw)
+    assert float((Tc - ref[1]).abs().max()) > 1e-8
 
 
 @pytest.mark.parametrize("wv, bv", [(1.0, 0.0), (2.0, 0.5)])
 def test_relu_diagonal_closed_form(wv, bv, generator):
+    # Elementwise (no matrix product): the row sums are the same expression as in the
+    # kernel, and the closed form differs from the recursion's pi q / (2 pi) by an ulp or
+    # two; 1e-14 is about 45 ulps.
     x = _inputs(5, 3, generator)
     q1 = wv * (x * x).sum(1) / 3 + bv
     K2 = wv * q1 / 2 + bv  # E[relu(u)^2] = q/2
@@ -119,6 +337,8 @@ def test_relu_diagonal_closed_form(wv, bv, generator):
     K, T = nngp_and_ntk(x, activation="relu", depth=1, weight_var=wv, bias_var=bv)
     torch.testing.assert_close(K.diagonal(), K2, rtol=1e-14, atol=0)
     torch.testing.assert_close(T.diagonal(), T2, rtol=1e-14, atol=0)
+    # nngp / ntk run the very same code path as nngp_and_ntk (the NTK buffers do not enter
+    # the NNGP's operations): identical bits by construction.
     torch.testing.assert_close(nngp(x, activation="relu", depth=1, weight_var=wv, bias_var=bv),
                                K, rtol=0, atol=0)
     torch.testing.assert_close(ntk(x, activation="relu", depth=1, weight_var=wv, bias_var=bv),
@@ -127,11 +347,15 @@ def test_relu_diagonal_closed_form(wv, bv, generator):
 
 @pytest.mark.parametrize("activation", ["relu", "erf", "tanh"])
 def test_depth0_is_the_linear_kernel(activation, generator):
+    # Two differently rounded matrix products of length d = 3: each within gamma_3 of the
+    # exact one relative to sum_k |x_k y_k| (Higham, Sec. 3.1), i.e. a derived atol of
+    # 2 (d + 1) eps wv sum_k |x_k y_k| / d per entry.
     x, y = _inputs(4, 3, generator), _inputs(3, 3, generator)
     lin = 1.3 * x @ y.T / 3 + 0.4
     K, T = nngp_and_ntk(x, y, activation=activation, depth=0, weight_var=1.3, bias_var=0.4)
-    torch.testing.assert_close(K, lin, rtol=1e-14, atol=1e-15)
-    torch.testing.assert_close(T, lin, rtol=1e-14, atol=1e-15)
+    bound = 2 * 4 * EPS * (1.3 * x.abs() @ y.abs().T / 3 + 0.4)
+    _assert_within(K, lin, 1.0, bound)
+    _assert_within(T, lin, 1.0, bound)
 
 
 # ------------------------------------------------------------------------------------------
@@ -146,6 +370,8 @@ def test_symmetric_and_psd(activation, dtype, generator):
     for M in nngp_and_ntk(x, activation=activation, depth=3, weight_var=1.5, bias_var=0.1,
                           quadrature_degree=16):
         assert M.dtype == dtype
+        # Exact by construction: every entry below the diagonal is the mirror of one computed
+        # above it (in the blocks' square parts as well).
         assert torch.equal(M, M.T)
         ev = torch.linalg.eigvalsh(M.double())
         # Eigenvalues of a PSD matrix computed in `dtype`: rounding ~ n * eps * |M|.
@@ -166,10 +392,17 @@ def test_float32_float64_and_x2_equal_x(activation, dtype, generator):
 
 
 def test_blocking_does_not_change_the_result(generator, monkeypatch):
-    """Tiny blocks (many row blocks, partial last block) give the same kernels."""
+    """Tiny blocks (many row blocks, partial last block) give the same kernels.
+
+    Every entry goes through the same elementwise operations whatever the blocking; only its
+    position decides whether a vectorised or a scalar loop computes it (the same functions,
+    within an ulp or two of each other). The recursions being well-conditioned, that is
+    rounding: _relu_tol bounds it (for tanh, the 16^2-node sums are per-entry reductions of
+    the same order, and the rule's sensitivity to the covariance is bounded)."""
     import mfteach.kernels as mk
 
     x, y = _inputs(23, 4, generator), _inputs(11, 4, generator)
+    tol = _relu_tol(4, 2)
     for act in ("relu", "erf", "tanh"):
         kw = dict(activation=act, depth=2, bias_var=0.1, quadrature_degree=16)
         ref = [nngp_and_ntk(x, x2, **kw) for x2 in (None, y)]
@@ -177,26 +410,24 @@ def test_blocking_does_not_change_the_result(generator, monkeypatch):
         got = [nngp_and_ntk(x, x2, **kw) for x2 in (None, y)]
         monkeypatch.undo()
         for (a, b), (c, e) in zip(ref, got):
-            torch.testing.assert_close(c, a, rtol=1e-13, atol=1e-13)
-            torch.testing.assert_close(e, b, rtol=1e-13, atol=1e-13)
+            torch.testing.assert_close(c, a, rtol=tol, atol=tol * float(a.abs().max()))
+            torch.testing.assert_close(e, b, rtol=tol, atol=tol * float(b.abs().max()))
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf"])
 def test_several_blocks_and_workers_match_naive(activation, generator, monkeypatch):
-    """Enough inputs for several default-size blocks shared by two worker threads."""
+    """Enough inputs for several default-size blocks shared by two worker threads, diagonal
+    included (the naive route with exactly coincident diagonal pairs, see _naive), to the
+    tolerance of test_deep_recursion_matches_naive_recursion."""
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     x = _inputs(300, 4, generator)
     K, T = nngp_and_ntk(x, activation=activation, depth=2, bias_var=0.1)
-    K0, T0 = _naive(x, x, activation, 2, 1.0, 0.1)
-    # Off the diagonal: agreement to rounding. On it the naive route feeds K_ii (a matmul)
-    # against q_i (a sum of squares): they differ by rounding, and the angle
-    # theta ~ sqrt(eps) ~ 1e-8 enters the step kernel (pi - theta)/(2 pi) linearly; the
-    # fused route uses theta = 0 there exactly.
-    off = ~torch.eye(300, dtype=torch.bool)
+    K0, T0, sin_min = _naive(x, x, activation, 2, 1.0, 0.1, coincident=True)
+    tol = _relu_tol(4, 2) * (1 + 2 / sin_min)
     for M, M0 in ((K, K0), (T, T0)):
-        torch.testing.assert_close(M[off], M0[off], rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(M.diagonal(), M0.diagonal(), rtol=1e-7, atol=0)
-        assert torch.equal(M, M.T)
+        d = M.diagonal()
+        _assert_within(M, M0, tol, _scale(d, d))
+        assert torch.equal(M, M.T)  # mirrored blocks: exact by construction
 
 
 def test_zero_input_and_empty_batch(generator):
@@ -204,6 +435,8 @@ def test_zero_input_and_empty_batch(generator):
     x[1, 0] = 1.0
     K, T = nngp_and_ntk(x, activation="relu", depth=2)
     assert torch.isfinite(K).all() and torch.isfinite(T).all()
+    # Exact: a zero input (no bias) has zero features at every layer, and every term of its
+    # kernel entries is a product with them.
     assert float(K[0, 0]) == 0.0 and float(T[0, 1]) == 0.0
     K, T = nngp_and_ntk(x[:0], x, activation="erf", depth=2)
     assert K.shape == (0, 2) and T.shape == (0, 2)
@@ -221,7 +454,26 @@ def _jacobian_by_loop(model, x):
     return torch.stack(rows)
 
 
+def _abs_twin(model):
+    """The network with |W|, |b| and identity activations. Its Jacobian at |x| bounds the
+    absolute sums over paths of the model's Jacobian entries (tanh and ReLU have |phi'| <= 1
+    and |phi(h)| <= |h|), the scale of their rounding errors (Higham, Sec. 3.5)."""
+    layers = []
+    for m in model:
+        if isinstance(m, torch.nn.Linear):
+            twin = torch.nn.Linear(m.in_features, m.out_features).double()
+            with torch.no_grad():
+                twin.weight.copy_(m.weight.abs())
+                twin.bias.copy_(m.bias.abs())
+            layers.append(twin)
+    return torch.nn.Sequential(*layers)
+
+
 def test_empirical_ntk_matches_hand_written_jacobian(generator):
+    """vmap'd vjps vs a loop of autograd.grad: the same chain rule through differently
+    batched products. Bound: each Jacobian entry within gamma_m of the exact one relative to
+    its absolute path sum (m = 3 + 5 + 4 fan-ins and 3 layers), and the P-term product
+    J1 J2^T within gamma_P; both relative to |J1| |J2|^T <= J1_abs J2_abs^T (_abs_twin)."""
     model = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4),
                                 torch.nn.ReLU(), torch.nn.Linear(4, 1)).double()
     with torch.no_grad():
@@ -234,10 +486,12 @@ def test_empirical_ntk_matches_hand_written_jacobian(generator):
         return torch.func.functional_call(model, p, (z,)).squeeze(-1)
 
     J1, J2 = _jacobian_by_loop(model, x), _jacobian_by_loop(model, y)
-    torch.testing.assert_close(empirical_ntk(f, params, x, y), J1 @ J2.T, rtol=1e-13,
-                               atol=1e-13)
+    twin = _abs_twin(model)
+    A1, A2 = _jacobian_by_loop(twin, x.abs()), _jacobian_by_loop(twin, y.abs())
+    tol = 2 * (J1.shape[1] + 2 * (3 + 5 + 4 + 3)) * EPS
+    _assert_within(empirical_ntk(f, params, x, y), J1 @ J2.T, tol, A1 @ A2.T)
     got = empirical_ntk(f, params, x)
-    torch.testing.assert_close(got, J1 @ J1.T, rtol=1e-13, atol=1e-13)
+    _assert_within(got, J1 @ J1.T, tol, A1 @ A1.T)
     assert not got.requires_grad
 
 
@@ -245,21 +499,36 @@ def test_empirical_ntk_matches_hand_written_jacobian(generator):
 @pytest.mark.parametrize("depth", [0, 1, 3])
 def test_batched_network_kernels_match_autograd(activation, depth, generator):
     """The explicit backpropagation of the Monte-Carlo sampler equals empirical_ntk (autograd)
-    of each network, and its 'nngp' samples are the products of the network's outputs."""
+    of each network, and its 'nngp' samples are the products of the network's outputs.
+
+    Bound as in test_empirical_ntk_matches_hand_written_jacobian: relative to the absolute
+    path sums, i.e. the same network with |W|, |b| and the linear activation of slope
+    max|phi'| (1, or 2/sqrt(pi) for erf, which also bounds |phi(h)| / |h|) at |x|; m = the
+    fan-ins (3 + 7 depth) plus the layers, P the number of parameters."""
     act = get_activation(activation)
+    slope = 2 / math.sqrt(math.pi) if activation == "erf" else 1.0
+    bound_act = Activation("abs_bound", lambda u: slope * u,
+                           lambda u: torch.full_like(u, slope))
     x, y = _inputs(4, 3, generator), _inputs(3, 3, generator)
     params = _init_mlp(2, 3, 7, depth, generator=generator, device="cpu", dtype=F64)
     got = _mlp_kernels(params, x, y, act, depth, 1.7, 0.2)
+    n_params = sum(v[0].numel() for v in params.values())
+    tol = 2 * (n_params + 2 * (3 + 7 * depth + depth + 1)) * EPS
     for s in range(2):
         p = {k: v[s] for k, v in params.items()}
+        p_abs = {k: v.abs() for k, v in p.items()}
 
         def f(q, z):
             return _mlp_forward(q, z, activation=act, depth=depth, weight_var=1.7, bias_var=0.2)
 
-        torch.testing.assert_close(got["ntk"][s], empirical_ntk(f, p, x, y), rtol=1e-12,
-                                   atol=1e-12)
-        torch.testing.assert_close(got["nngp"][s], f(p, x)[:, None] * f(p, y)[None, :],
-                                   rtol=1e-12, atol=1e-12)
+        def f_abs(q, z):
+            return _mlp_forward(q, z, activation=bound_act, depth=depth, weight_var=1.7,
+                                bias_var=0.2)
+
+        scale_ntk = empirical_ntk(f_abs, p_abs, x.abs(), y.abs())
+        scale_f = f_abs(p_abs, x.abs())[:, None] * f_abs(p_abs, y.abs())[None, :]
+        _assert_within(got["ntk"][s], empirical_ntk(f, p, x, y), tol, scale_ntk)
+        _assert_within(got["nngp"][s], f(p, x)[:, None] * f(p, y)[None, :], tol, scale_f)
 
 
 # ------------------------------------------------------------------------------------------
@@ -370,9 +639,16 @@ def test_monte_carlo_kernels_streams_the_samples(generator):
     for key, s in samples.items():
         assert s.shape == (10, 3, 3)
         direct = mc_estimate(s)
-        torch.testing.assert_close(est[key].mean, direct.mean, rtol=1e-12, atol=1e-14)
-        torch.testing.assert_close(est[key].stderr, direct.stderr, rtol=1e-12, atol=1e-14)
+        # Two stable orders of the same sums over S = 10 samples: each mean within
+        # S eps max|v|; each sum of squared deviations (<= 4 S max|v|^2) within S eps of
+        # itself, Chan's delta^2 term carrying the means' error, i.e. within
+        # 4 S^2 eps max|v|^2, which moves the standard error by that over 2 stderr S (S - 1).
+        amax = s.abs().amax(0)
+        _assert_within(est[key].mean, direct.mean, 2 * 10 * EPS, amax)
+        _assert_within(est[key].stderr, direct.stderr, 2 * 4 * 10 * 10 * EPS,
+                       amax**2 / (2 * direct.stderr * 10 * 9))
         assert est[key].n_samples == 10
+    # Same seed, same batch size, same code path: identical bits by construction.
     again = sample_network_kernels(x, generator=7, **kw)
     assert all(torch.equal(again[k], samples[k]) for k in samples)
 
@@ -482,8 +758,10 @@ def test_cuda_matches_cpu(device, generator):
         err = (est[key].mean - ref).abs()
         assert bool((err <= bonferroni_z(2 * K.numel()) * est[key].stderr).all())
     params = {"w": torch.ones(8, dtype=F64, device=device)}
-    torch.testing.assert_close(empirical_ntk(_linear_fn, params, xd).cpu(),
-                               x[:4] @ x[:4].T, rtol=1e-12, atol=1e-12)
+    # The Jacobian of x @ w is x exactly (products with 0 and 1); the two Gram matrices are
+    # 8-term products rounded on different devices: within 2 gamma_8 |x| |x|^T.
+    _assert_within(empirical_ntk(_linear_fn, params, xd).cpu(), x[:4] @ x[:4].T,
+                   2 * 9 * EPS, x[:4].abs() @ x[:4].abs().T)
 
 
 @pytest.mark.gpu

@@ -25,13 +25,16 @@ def test_bonferroni_z_values_from_style_guide():
 def test_mc_estimate_stderr_is_s_over_sqrt_n():
     x = torch.arange(10, dtype=torch.float64)
     est = mc_estimate(x)
-    assert float(est.mean) == 4.5
+    assert float(est.mean) == 4.5  # 45 / 10: exact in binary
+    # The same torch.std of the same tensor, divided by sqrt(10): an ulp or two.
     assert float(est.stderr) == pytest.approx(float(x.std()) / math.sqrt(10), rel=1e-14)
 
 
 def test_fit_recovers_exact_power_law_and_noisy_slope(generator):
     x = torch.tensor([16.0, 32, 64, 128, 256, 512], dtype=torch.float64)
     exact = fit_loglog_slope(x, 3.0 * x ** -0.5)
+    # Least squares on 6 exact log-log points (log x in [2.8, 6.2], well-conditioned): the
+    # slope and intercept within ~100 eps, far inside 1e-12.
     assert exact.slope == pytest.approx(-0.5, abs=1e-12)
     assert exact.intercept == pytest.approx(math.log(3.0), abs=1e-12)
     # Noisy: log y = -0.5 log x + eps, eps ~ N(0, s^2): the OLS stderr is the slope's sd.
@@ -98,10 +101,13 @@ def test_mc_estimate_refuses_bad_samples_and_survives_huge_ones():
     x = torch.tensor([1.0, -1.0, 3.0, 0.5], dtype=torch.float64)
     big = mc_estimate(x * 2.0**1000)
     small = mc_estimate(x)
+    # Scaling by a power of 2 is exact, so the means agree exactly; the standard errors go
+    # through the rescaled path (another order of the same operations): a few ulps.
     assert float(big.mean) == float(small.mean) * 2.0**1000
     assert float(big.stderr) == pytest.approx(float(small.stderr) * 2.0**1000, rel=1e-15)
     # s / sqrt(2) = |x1 - x2| / 2 = 1.7e308 is representable although x1 - x2 is not.
     est = mc_estimate(torch.tensor([1.7e308, -1.7e308], dtype=torch.float64))
+    # The rescaled mean is exactly 0 (x1 = -x2); the stderr a few ulps from 1.7e308.
     assert float(est.mean) == 0.0 and float(est.stderr) == pytest.approx(1.7e308, rel=1e-14)
 
 

@@ -56,6 +56,8 @@ def test_one_step_matches_hand_written_gradient():
     gW = s / n * (a[:, None] * ((1 - torch.tanh(h) ** 2) * r[:, None]).T @ X) / d**0.5
     raw = 0.3
     gd_step(model, X, y, raw)
+    # Only the step raw * g is rounded differently (autograd's products vs these, of length
+    # n = 24 and N): within ~(n + N + d) eps raw |g|_abs ~ 1e-16 of O(1) parameters.
     torch.testing.assert_close(model.a[0].detach(), a - raw * ga, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(model.W[0].detach(), W - raw * gW, rtol=1e-12, atol=1e-14)
 
@@ -71,6 +73,9 @@ def test_batched_ensemble_training_equals_separate_training(per_network_targets,
     for b, single in enumerate(singles):
         yb = y[b] if per_network_targets else y
         h1 = train(single, X, yb, lr=0.2, steps=40, record_every=10)
+        # Batched vs single products: (n + N + d) eps relative per step, accumulated at most
+        # linearly by 40 stable steps (the loss decreases): ~5e-13 worst case, measured
+        # 100x below; not bit-identity of the two BLAS calls.
         torch.testing.assert_close(h1.loss[:, 0], hist.loss[:, b], rtol=1e-12, atol=1e-15)
         torch.testing.assert_close(single.W[0], model.W[b], rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(single.a[0], model.a[b], rtol=1e-12, atol=1e-14)
@@ -118,6 +123,7 @@ def test_sgd_same_seed_same_history_other_seed_other_history():
         model, X, y = _problem()
         runs.append(train(model, X, y, lr=0.3, steps=30, batch_size=4, generator=seed,
                           record_every=10))
+    # Same seed, same code path: identical bits by construction.
     torch.testing.assert_close(runs[0].loss, runs[1].loss, rtol=0, atol=0)
     assert not torch.allclose(runs[0].loss[1:], runs[2].loss[1:])
 
@@ -127,6 +133,8 @@ def test_sgd_with_the_full_batch_is_gradient_descent():
     m2, _, _ = _problem()
     h_gd = train(m1, X, y, lr=0.3, steps=20)
     h_sgd = train(m2, X, y, lr=0.3, steps=20, batch_size=X.shape[0], generator=0)
+    # The full batch in permuted order: sums over n samples in another order, n eps relative
+    # per step, accumulated linearly over 20 stable steps (~1e-13 worst case).
     torch.testing.assert_close(h_sgd.loss, h_gd.loss, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(m2.W, m1.W, rtol=1e-12, atol=1e-14)
 
@@ -136,6 +144,7 @@ def test_sgd_records_the_full_batch_loss():
     hist = train(model, X, y, lr=0.3, steps=7, batch_size=5, generator=0, record_every=7)
     with torch.no_grad():
         full = 0.5 * ((model(X) - y) ** 2).mean(-1)
+    # The recorded loss is this full-batch expression on the same parameters: a few ulps.
     torch.testing.assert_close(hist.loss[-1], full, rtol=1e-14, atol=0)
 
 
@@ -158,6 +167,7 @@ def test_history_records_requested_steps_and_diagnostics():
     assert float(hist.diagnostics["dW"][0].abs().max()) == 0.0
     assert bool((hist.diagnostics["dW"][-1] > 0).all())
     want = torch.linalg.matrix_norm(W_init - model.W.detach()) / torch.linalg.matrix_norm(W_init)
+    # Two Frobenius norms of 20 entries and a ratio: within ~50 eps relative.
     torch.testing.assert_close(hist.diagnostics["dW"][-1], want, rtol=1e-12, atol=0)
     assert bool((hist.diagnostics["lam"] > 0).all())
     torch.testing.assert_close(hist.t, hist.step.to(F64) * 0.1)
@@ -377,4 +387,4 @@ def test_sgd_accepts_any_64_bit_seed_and_generators(make):
     for _ in range(2):
         model, X, y = _problem()
         runs.append(train(model, X, y, lr=0.1, steps=5, batch_size=4, generator=make()).loss)
-    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)  # same seed and code path
