@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_bool, check_int, check_same_device_dtype, check_tensor, fail
+from .device import resolve_device, resolve_dtype
 
 __all__ = [
     "arccos_kernel",
@@ -688,6 +689,8 @@ def hermite_rule(degree: int, *, dtype: torch.dtype = torch.float64,
     """
     fn = "mfteach.gaussian.hermite_rule"
     degree = check_int(degree, "degree", fn, min=1, max=MAX_DEGREE)
+    dtype = resolve_dtype(dtype, fn)
+    device = resolve_device(device, fn)
     x, w = _hermite_numpy(degree)
     return (torch.tensor(x, dtype=dtype, device=device),
             torch.tensor(w, dtype=dtype, device=device))

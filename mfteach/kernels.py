@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 
 from ._checks import (
+    check_budget,
     check_float,
     check_int,
     check_same_device_dtype,
@@ -114,6 +115,10 @@ def _fused_name(act: Activation) -> str | None:
     return None
 
 
+class _Overflow(ArithmeticError):
+    """The variance recursion left the dtype's range (reported by the public functions)."""
+
+
 def _diagonals(x: Tensor, act: Activation, depth: int, wv: float, bv: float, degree: int):
     r"""Variances :math:`q^l = K^l(x, x)` for l = 1..depth+1, and the NTK diagonal.
 
@@ -122,6 +127,8 @@ def _diagonals(x: Tensor, act: Activation, depth: int, wv: float, bv: float, deg
     q = wv * (x * x).sum(1) / x.shape[1] + bv  # (n,)
     qs, theta = [q], q.clone()
     for _ in range(depth):
+        if not bool(torch.isfinite(q).all()):
+            raise _Overflow
         # The same rule as off the diagonal (for quadrature: the 2-D rule of the same degree,
         # which on a degenerate covariance is the 1-D rule), so that the errors match.
         e_prime = dual_prime(act, q, q, q, degree=degree)
@@ -582,8 +589,29 @@ def _public(fn, x1, x2, activation, depth, weight_var, bias_var, quadrature_degr
     x1, x2 = _check_inputs(x1, x2, fn)
     act, depth, wv, bv = _check_architecture(fn, activation, depth, weight_var, bias_var)
     degree = check_int(quadrature_degree, "quadrature_degree", fn, min=1, max=MAX_DEGREE)
+    n1, n2 = x1.shape[0], (x1 if x2 is None else x2).shape[0]
+    check_budget("x1" if x2 is None or n1 >= n2 else "x2", fn, (n1, n2),
+                 nbytes=3 * n1 * n2 * x1.element_size())
+    # One pass of a layer over blocks of about 2**20 entries is one step.
+    check_budget("depth", fn, depth, steps=depth * -(-n1 * n2 // 2**20))
     with torch.no_grad():
-        return _recursion(x1, x2, act, depth, wv, bv, want_ntk, degree)
+        try:
+            out = _recursion(x1, x2, act, depth, wv, bv, want_ntk, degree)
+        except _Overflow:
+            out = (torch.full((1,), math.inf),)
+        _check_finite_kernels(fn, out, x1, wv, bv, depth)
+        return out
+
+
+def _check_finite_kernels(fn, out, x1, wv, bv, depth) -> None:
+    """Refuse a kernel that overflowed the dtype (huge variances or depth), naming the
+    variance that drives it, instead of returning inf or NaN."""
+    if all(t is None or bool(torch.isfinite(t).all()) for t in out):
+        return
+    name, value = ("bias_var", bv) if bv >= wv else ("weight_var", wv)
+    fail(name, fn, f"small enough for the kernel to fit in {x1.dtype}", value,
+         hint=f"With weight_var={wv:.3g}, bias_var={bv:.3g} and depth={depth} the recursion "
+              "overflows; rescale the inputs or the variances.")
 
 
 def nngp(x1: Tensor, x2: Tensor | None = None, *, activation: str | Activation, depth: int,
@@ -740,11 +768,11 @@ def empirical_ntk(fn: Callable[[Mapping[str, Tensor], Tensor], Tensor],
              exc=TypeError)
     if len(params) == 0:
         fail("params", name, "a non-empty dict of parameter tensors", params)
-    check_tensor(x1, "x1", name, finite=False)
+    check_tensor(x1, "x1", name)
     if x1.ndim == 0:
         fail("x1", name, "a tensor of shape (n, ...) with a leading sample axis", x1)
     if x2 is not None:
-        check_tensor(x2, "x2", name, finite=False)
+        check_tensor(x2, "x2", name)
         check_same_device_dtype(name, x1=x1, x2=x2)
         if x2.shape[1:] != x1.shape[1:]:
             fail("x2", name, f"a tensor of shape (n2, {', '.join(map(str, x1.shape[1:]))}) "
@@ -870,6 +898,13 @@ def _check_mc(fn, x1, x2, activation, depth, width, n_samples, weight_var, bias_
     g = as_generator(generator, x1.device, fn)
     d = x1.shape[1]
     n = x1.shape[0] + (0 if x2 is None else x2.shape[0])
+    # One network at least is held at once; the run evaluates n_samples * depth layers.
+    one_net = d * width + max(depth - 1, 0) * width * width + 3 * n * width * max(depth, 1)
+    big = "depth" if depth > width else "width"
+    check_budget(big, fn, depth if big == "depth" else width,
+                 nbytes=4 * one_net * x1.element_size())
+    check_budget("n_samples" if n_samples >= depth else "depth", fn,
+                 n_samples if n_samples >= depth else depth, steps=n_samples * max(depth, 1))
     if batch_size is None:
         per_net = d * width + max(depth - 1, 0) * width * width + 3 * n * width * depth
         batch_size = max(1, min(n_samples, _MC_BUDGET // max(per_net, 1)))
@@ -970,7 +1005,9 @@ def sample_network_kernels(x1: Tensor, x2: Tensor | None = None, *,
         for batch in _batches(*args):
             for k, v in batch.items():
                 parts.setdefault(k, []).append(v)
-    return {k: torch.cat(v) for k, v in parts.items()}
+    out = {k: torch.cat(v) for k, v in parts.items()}
+    _check_finite_kernels(fn, tuple(out.values()), x1, args[4], args[5], args[3])
+    return out
 
 
 def monte_carlo_kernels(x1: Tensor, x2: Tensor | None = None, *, activation: str | Activation,
@@ -1032,6 +1069,8 @@ def monte_carlo_kernels(x1: Tensor, x2: Tensor | None = None, *, activation: str
                     mean[k] = mean[k] + delta * (nb / tot)
                     m2[k] = m2[k] + bm2 + delta * delta * (count * nb / tot)
             count += nb
+    _check_finite_kernels(fn, tuple(mean.values()) + tuple(m2.values()), x1, args[4], args[5],
+                          args[3])
     return {k: MCEstimate(mean=mean[k], stderr=(m2[k] / (count - 1)).sqrt() / math.sqrt(count),
                           n_samples=count) for k in mean}
 
