@@ -458,6 +458,10 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.three_layer.great_circle": lambda: dict(n_points=5, d=3),
     "mfteach.three_layer.train": lambda: dict(net=_tl_net(), X=_x(), y=_vec(4, 1), steps=2,
                                               record_every=1),
+    # Small sizes: the defaults are the chapter's (about 2 s), too slow for a sweep case.
+    "mfteach.three_layer.run": lambda: dict(scaling="mf_half", m1=8, m2=4, d=3, n_train=3,
+                                            n_test=2, n_networks=2, steps=8, record_every=2,
+                                            n_slice=9, generator=0),
     "mfteach.three_layer.slice_target": lambda: dict(history=_tl_history()),
     "mfteach.three_layer.fit_log_rate": lambda: dict(history=_tl_history()),
     "mfteach.three_layer.algebraic_r2": lambda: dict(t=torch.linspace(1, 4, 5, dtype=F64)),
