@@ -1,4 +1,4 @@
-"""Devices, dtypes and generators: the randomness contract of DESIGN.md."""
+"""Devices, dtypes and generators: the randomness contract of CONTRIBUTING.md (Function conventions)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Tests for mfteach.gaussian: closed forms vs independent quadrature, Monte Carlo, papers.md.
+"""Tests for mfteach.gaussian: closed forms vs independent quadrature, Monte Carlo, reference values.
 
 The quadrature references here are written in NumPy, independently of the library:
 
@@ -44,7 +44,7 @@ F64 = torch.float64
 EPS = torch.finfo(F64).eps
 QUAD_TOL = 1e-10
 
-# papers.md, "Reference values" (closed form column, 7 decimals).
+# Reference values of the integrals (closed forms evaluated independently, 7 decimals).
 C_REF = [[1, .3, .2, .1], [.3, 1.2, .25, .15], [.2, .25, .9, .6], [.1, .15, .6, 1.1]]
 REF = {"I2": 0.0913623, "I2_noise": 0.3066490, "I3": 0.0722285, "I4": 0.0579870}
 
@@ -213,7 +213,7 @@ def test_special_values():
     assert abs(float(arccos_kernel(0, one, one, one)) - 0.5) < 1e-15
     assert float(arccos_kernel(1, one, -one, one)) == 0.0
     assert float(arccos_kernel(0, one, -one, one)) == 0.0
-    # papers.md [NUM]: plain erf at [[1, .5], [.5, 1]] -> (2/pi) arcsin(1/3) = 0.216347.
+    # Plain erf at [[1, .5], [.5, 1]] -> (2/pi) arcsin(1/3) = 0.216347.
     assert abs(float(erf_dual(one, 0.5 * one, one)) - 0.216347) < 5e-7
     assert abs(float(erf_dual_prime(zero, zero, zero)) - 4 / math.pi) < 1e-15
 

@@ -82,7 +82,7 @@ def test_explorer_builds_with_every_frame(builder, monkeypatch):
 
 @pytest.mark.parametrize("module", REGISTRY.modules)
 def test_every_chapter_has_a_static_explorer(module):
-    """DESIGN.md: each chapter has at least one explorer that works without a kernel."""
+    """CONTRIBUTING.md: each chapter has at least one explorer that works without a kernel."""
     mod = importlib.import_module(module)
     assert list(getattr(mod, "EXPLORERS", [])), f"{module} lists no EXPLORERS"
 
