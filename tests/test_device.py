@@ -1,4 +1,4 @@
-"""Devices, dtypes and generators: the randomness contract of CONTRIBUTING.md (Function conventions)."""
+"""Devices, dtypes and generators: the randomness contract (CONTRIBUTING.md)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Tests for mfteach.gaussian: closed forms vs independent quadrature, Monte Carlo, reference values.
+"""Tests for mfteach.gaussian: closed forms vs independent quadrature, Monte Carlo, references.
 
 The quadrature references here are written in NumPy, independently of the library:
 

@@ -1,6 +1,6 @@
 """Tests of mfteach.sgd_odes: closed forms vs Monte Carlo, ODEs vs SGD, rates, validation.
 
-Theory vs computation (CONTRIBUTING.md, Tests): every Monte-Carlo comparison uses ``assert_mc_close``
+Theory vs computation (CONTRIBUTING.md): every Monte-Carlo comparison uses ``assert_mc_close``
 (z s / sqrt(n), Bonferroni z), every rate a fitted log-log slope.
 """
 

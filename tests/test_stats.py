@@ -16,7 +16,7 @@ def test_normal_isf_matches_known_quantiles():
 
 
 def test_bonferroni_z_values_from_style_guide():
-    # CONTRIBUTING.md, Tests (Bonferroni z): z = 4.9 (m = 1), 5.7 (m = 100), 6.5 (m = 1e4) at family rate 1e-6.
+    # CONTRIBUTING.md, Tests: z = 4.9 (m = 1), 5.7 (m = 100), 6.5 (m = 1e4) at family rate 1e-6.
     assert bonferroni_z(1) == pytest.approx(4.89, abs=0.01)
     assert bonferroni_z(100) == pytest.approx(5.73, abs=0.01)
     assert bonferroni_z(10_000) == pytest.approx(6.46, abs=0.01)
