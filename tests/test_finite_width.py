@@ -347,6 +347,10 @@ def test_k_statistics_of_constant_samples_are_exact_zeros_and_skewness_is_refuse
 def test_k_statistics_scale_exactly_with_powers_of_two_at_any_magnitude(generator):
     # k_r(s x) = s^r k_r(x). For s = 2^250 the eighth powers in the standard errors (2^2000)
     # overflowed, and for s = 2^-250 they underflowed; a power of 2 rescales exactly.
+    # Tolerance: multiplying by a power of 2 changes only exponents, so every product, sum
+    # and quotient on the same path rounds to the same mantissa; the two runs differ by
+    # nothing but the scale (no BLAS, same reduction order in one process). 1e-14 only
+    # leaves room for the final exp2 products, each exact as well.
     x = torch.randn(50, generator=generator, dtype=torch.float64) ** 3
     ref = fw.k_statistics(x)
     r = torch.arange(1, 5, dtype=torch.float64)
@@ -367,6 +371,8 @@ def test_joint_cumulant4_survives_huge_magnitudes(generator):
     x = torch.randn(200, 2, generator=generator, dtype=torch.float64)
     kap, se = fw.joint_cumulant4(x)
     kap_big, se_big = fw.joint_cumulant4(x * 2.0**200)
+    # A power-of-2 rescaling is exact (only exponents change; same code path in one process),
+    # so the scaled run is the unscaled one times 2^800 up to the final products' rounding.
     torch.testing.assert_close(kap_big, kap * 2.0**800, rtol=1e-12, atol=0)
     torch.testing.assert_close(se_big, se * 2.0**800, rtol=1e-12, atol=0)
 
