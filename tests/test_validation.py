@@ -297,6 +297,22 @@ def _tl_history():
                                    generator=0)
 
 
+@functools.cache
+def _tl_sweep(kind: str):
+    """Small three_layer sweep results, for the plots and methods that take them."""
+    tl = mfteach.three_layer
+    if kind == "movement":
+        return tl.movement_sweep([4, 8, 16], "ntk", n_seeds=2, d=3, n_train=3, n_test=2,
+                                 steps=4, generator=0)
+    if kind == "limit":
+        return tl.neuron_limit([4, 8, 16, 32], m2=4, n_seeds=2, d=3, n_train=3, steps=4,
+                               n_slice=9, generator=0)
+    if kind == "generalization":
+        return tl.generalization_sweep([3, 5], m1=8, m2=4, d=3, n_test=2, n_seeds=2, steps=4,
+                                       generator=0)
+    raise AssertionError(kind)
+
+
 #: Explicit valid calls, where the conventions cannot build one (merged over them).
 VALID_CALLS: dict[str, Callable[[], dict]] = {
     # core
@@ -467,6 +483,20 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.three_layer.algebraic_r2": lambda: dict(t=torch.linspace(1, 4, 5, dtype=F64)),
     "mfteach.three_layer.movement_sweep": lambda: dict(
         widths=[4, 8, 16], scaling="ntk", n_seeds=2, d=3, n_train=3, n_test=2, steps=4),
+    "mfteach.three_layer.neuron_covariance": lambda: dict(net=_tl_net(), X=_x()),
+    "mfteach.three_layer.neuron_limit": lambda: dict(
+        m1s=[4, 8, 16, 32], m2=4, n_seeds=2, d=3, n_train=3, steps=4, n_slice=9,
+        generator=0),
+    "mfteach.three_layer.generalization_sweep": lambda: dict(
+        n_trains=[3, 5], m1=8, m2=4, d=3, n_test=2, n_seeds=2, steps=4, generator=0),
+    "mfteach.three_layer.plot_loss": lambda: dict(history=_tl_history()),
+    "mfteach.three_layer.plot_kernel_eigenvalues": lambda: dict(history=_tl_history()),
+    "mfteach.three_layer.plot_neurons": lambda: dict(history=_tl_history()),
+    "mfteach.three_layer.plot_training": lambda: dict(history=_tl_history()),
+    "mfteach.three_layer.plot_movement": lambda: dict(sweeps=[_tl_sweep("movement")]),
+    "mfteach.three_layer.plot_neuron_limit": lambda: dict(limit=_tl_sweep("limit")),
+    "mfteach.three_layer.plot_generalization": lambda: dict(
+        sweep=_tl_sweep("generalization")),
 }
 
 #: Instances for the methods of a class (default: the class called with its valid call).
@@ -477,6 +507,9 @@ INSTANCES: dict[str, Callable[[], Any]] = {
     "mfteach.sgd_odes.Solver": lambda: mfteach.sgd_odes.SOLVERS["rk4"],
     "mfteach.three_layer.Scaling": lambda: mfteach.three_layer.get_scaling("mf_one"),
     "mfteach.three_layer.ThreeLayer": _tl_net,
+    "mfteach.three_layer.MovementSweep": lambda: _tl_sweep("movement"),
+    "mfteach.three_layer.NeuronLimit": lambda: _tl_sweep("limit"),
+    "mfteach.three_layer.GeneralizationSweep": lambda: _tl_sweep("generalization"),
 }
 
 
@@ -601,6 +634,11 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "records first and last",
     ("mfteach.three_layer.train", "record_every", "huge"): "records steps 0 and `steps` only",
     ("mfteach.three_layer.run", "record_every", "huge"): "records steps 0 and `steps` only",
+    ("mfteach.three_layer.movement_sweep", "record_every", "huge"): "records first and last",
+    # Network 0 is the first network of the ensemble; more networks than exist draws all.
+    ("mfteach.three_layer.plot_kernel_eigenvalues", "network", "zero"): "the first network",
+    ("mfteach.three_layer.plot_neurons", "network", "zero"): "the first network",
+    ("mfteach.three_layer.plot_loss", "max_networks", "huge"): "draws every network",
     # The scaling's learning rates are closed forms in the widths: nothing is allocated.
     ("mfteach.three_layer.Scaling.lr_c", "m1", "huge"): "eta_c = m2^(2 beta - 1)",
     ("mfteach.three_layer.Scaling.lr_c", "m2", "huge"): "eta_c = m2^(2 beta - 1)",

@@ -22,6 +22,12 @@ the paper's Rademacher bound uses, not its theorem.
 * Training: :class:`History`, :func:`train`, :data:`LIPSCHITZ`.
 * Experiments: :func:`run`, :func:`slice_target`, :class:`RateFit`, :func:`fit_log_rate`,
   :func:`algebraic_r2`, :class:`MovementSweep`, :func:`movement_sweep`.
+* Sweeps: :func:`neuron_covariance`, :class:`NeuronLimit`, :func:`neuron_limit`,
+  :data:`VARIANTS`, :data:`DEFAULT_DT`, :class:`GeneralizationSweep`,
+  :func:`generalization_sweep`.
+* Plots: :func:`plot_loss`, :func:`plot_kernel_eigenvalues`, :func:`plot_neurons`,
+  :func:`plot_training`, :func:`plot_movement`, :func:`plot_neuron_limit`,
+  :func:`plot_generalization`.
 """
 
 # Data
@@ -57,6 +63,26 @@ from ._model import init_three_layer as init_three_layer
 from ._model import network_output as network_output
 from ._model import neurons as neurons
 
+# Plots
+from ._plots import COLORS as COLORS
+from ._plots import LABELS as LABELS
+from ._plots import plot_generalization as plot_generalization
+from ._plots import plot_kernel_eigenvalues as plot_kernel_eigenvalues
+from ._plots import plot_loss as plot_loss
+from ._plots import plot_movement as plot_movement
+from ._plots import plot_neuron_limit as plot_neuron_limit
+from ._plots import plot_neurons as plot_neurons
+from ._plots import plot_training as plot_training
+
+# Sweeps
+from ._sweeps import DEFAULT_DT as DEFAULT_DT
+from ._sweeps import VARIANTS as VARIANTS
+from ._sweeps import GeneralizationSweep as GeneralizationSweep
+from ._sweeps import NeuronLimit as NeuronLimit
+from ._sweeps import generalization_sweep as generalization_sweep
+from ._sweeps import neuron_covariance as neuron_covariance
+from ._sweeps import neuron_limit as neuron_limit
+
 # Training
 from ._train import LIPSCHITZ as LIPSCHITZ
 from ._train import History as History
@@ -71,4 +97,9 @@ __all__ = [
     "History", "train", "LIPSCHITZ",
     "run", "slice_target", "RateFit", "fit_log_rate", "algebraic_r2", "MovementSweep",
     "movement_sweep",
+    "neuron_covariance", "NeuronLimit", "neuron_limit", "VARIANTS", "DEFAULT_DT",
+    "GeneralizationSweep",
+    "generalization_sweep",
+    "plot_loss", "plot_kernel_eigenvalues", "plot_neurons", "plot_training", "plot_movement",
+    "plot_neuron_limit", "plot_generalization", "COLORS", "LABELS",
 ]

@@ -42,8 +42,9 @@ __all__ = ["run", "slice_target", "RateFit", "fit_log_rate", "algebraic_r2", "Mo
 def run(scaling: str = "mf_half", *, m1: int = 1000, m2: int = 200, d: int = 10,
         n_train: int = 10, n_test: int = 50, n_networks: int = 5, dt: float = 1.0,
         steps: int = 400, target: str = "single_index", sigma1: str = "relu",
-        sigma2: str = "tanh", record_every: int = 10, n_slice: int = 129, n_show: int = 4,
-        generator: int | torch.Generator, device: torch.device | str | None = None,
+        sigma2: str = "tanh", antisymmetric: bool = False, record_every: int = 10,
+        n_slice: int = 129, n_show: int = 4, generator: int | torch.Generator,
+        device: torch.device | str | None = None,
         dtype: torch.dtype | None = None, progress: bool = False) -> History:
     r"""Draw ``n_networks`` data sets and networks (one of each per ensemble member) and train.
 
@@ -63,6 +64,9 @@ def run(scaling: str = "mf_half", *, m1: int = 1000, m2: int = 200, d: int = 10,
         See :func:`mfteach.three_layer.train`.
     target : {"single_index", "two_index", "linear"}
     sigma1, sigma2 : str
+    antisymmetric : bool
+        Mirror-pair initialisation with :math:`f_0 = 0` (up to rounding)
+        (:func:`mfteach.three_layer.init_three_layer`).
     n_slice : int
         Points on the great-circle slice of the snapshots.
     generator : int or torch.Generator
@@ -89,6 +93,9 @@ def run(scaling: str = "mf_half", *, m1: int = 1000, m2: int = 200, d: int = 10,
     check_choice(target, "target", fn, TARGETS)
     _activation(sigma1, "sigma1", fn)
     _activation(sigma2, "sigma2", fn)
+    check_bool(antisymmetric, "antisymmetric", fn)
+    if antisymmetric and m2 % 2:
+        fail("m2", fn, "an even int for antisymmetric=True (neurons come in mirror pairs)", m2)
     record_every = check_int(record_every, "record_every", fn, min=1)
     n_slice = check_int(n_slice, "n_slice", fn, min=2)
     n_show = check_int(n_show, "n_show", fn, min=1, max=m2)
@@ -110,7 +117,8 @@ def run(scaling: str = "mf_half", *, m1: int = 1000, m2: int = 200, d: int = 10,
     X, y = sphere_data(n_train + n_test, d, n_sets=n_networks, target=target,
                        generator=g_data, device=dev, dtype=dt_)
     net = init_three_layer(d, m1, m2, scaling=scaling, n_networks=n_networks, sigma1=sigma1,
-                           sigma2=sigma2, generator=g_net, device=dev, dtype=dt_)
+                           sigma2=sigma2, antisymmetric=antisymmetric, generator=g_net,
+                           device=dev, dtype=dt_)
     s, Xs = great_circle(n_slice, d, device=dev, dtype=dt_)
     return train(net, X[:, :n_train], y[:, :n_train], dt=dt, steps=steps,
                  X_test=X[:, n_train:], y_test=y[:, n_train:], X_slice=Xs, slice_s=s,
@@ -247,6 +255,9 @@ class MovementSweep:
         Slope of the log ensemble mean against :math:`\log m`.
     slopes : Tensor, shape (B,)
         The slope fitted separately for each seed.
+    histories : tuple of History
+        The training record at each width (with slice snapshots when the sweep was asked
+        for them, ``n_slice``), for pictures of the same runs.
     """
 
     scaling: str
@@ -255,6 +266,7 @@ class MovementSweep:
     final_loss: Tensor
     fit: SlopeFit
     slopes: Tensor
+    histories: tuple[History, ...] = ()
 
     @property
     def slope_mean(self) -> float:
@@ -268,7 +280,8 @@ class MovementSweep:
 
 def movement_sweep(widths: Sequence[int], scaling: str, *, n_seeds: int = 5, d: int = 10,
                    n_train: int = 10, n_test: int = 20, dt: float = 0.2, steps: int = 150,
-                   target: str = "single_index", generator: int | torch.Generator,
+                   target: str = "single_index", n_slice: int | None = None,
+                   record_every: int | None = None, generator: int | torch.Generator,
                    device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                    progress: bool = False) -> MovementSweep:
     r"""Train ``n_seeds`` networks at each width :math:`m_1 = m_2 = m` and fit the movement's
@@ -289,6 +302,11 @@ def movement_sweep(widths: Sequence[int], scaling: str, *, n_seeds: int = 5, d: 
         Ensemble size per width (at least 2; the slope's spread is over seeds).
     d, n_train, n_test, dt, steps, target
         As in :func:`run`.
+    n_slice : int, optional
+        Record slice snapshots (:func:`mfteach.three_layer.great_circle`, ``n_slice`` points)
+        in :attr:`MovementSweep.histories`.
+    record_every : int, optional
+        Recording interval of the histories (by default only the first and last step).
     generator : int or torch.Generator
         Split into a data stream (the same data at every width) and a network stream: the
         widest networks are drawn once and the width-:math:`m` network is their leading
@@ -314,16 +332,25 @@ def movement_sweep(widths: Sequence[int], scaling: str, *, n_seeds: int = 5, d: 
     check_choice(target, "target", fn, TARGETS)
     if target == "two_index" and d < 2:
         fail("d", fn, "an int >= 2 for target='two_index'", d)
+    if n_slice is not None:
+        n_slice = check_int(n_slice, "n_slice", fn, min=2)
+        if d < 2:
+            fail("d", fn, "an int >= 2 for a slice (n_slice)", d)
+    record_every = (steps or 1) if record_every is None else check_int(
+        record_every, "record_every", fn, min=1)
     check_bool(progress, "progress", fn)
     dev = resolve_device(device, fn)
     dt_ = resolve_dtype(dtype, fn)
     # Peak memory: the data, the widest networks, one training run at the widest width.
     M, N, P = ws[-1], n_train, n_test
-    sizes = {"widths": M, "n_seeds": n_seeds, "d": d, "n_train": N, "n_test": P}
+    sizes = {"widths": M, "n_seeds": n_seeds, "d": d, "n_train": N, "n_test": P,
+             "n_slice": n_slice or 0}
     big = max(sizes, key=lambda k: sizes[k])
     check_budget(big, fn, sizes[big], nbytes=dt_.itemsize * n_seeds * (
         3.0 * (N + P) * (d + 1) + 3.0 * (M * (d + M) + M) + 4.0 * M * M
-        + (N + P) * 5.0 * M + 6.0 * N * N))
+        + (N + P) * 5.0 * M + 6.0 * N * N
+        # the trained networks kept in the histories, and the slice
+        + sum(m * (m + d + 1.0) for m in ws) + (2.0 * n_slice * (d + 2 * M) if n_slice else 0)))
     check_budget("steps", fn, steps, steps=float(steps) * len(ws))
     g_data, g_net = spawn_generators(generator, 2, "cpu", fn)
     X, y = sphere_data(n_train + n_test, d, n_sets=n_seeds, target=target, generator=g_data,
@@ -333,20 +360,26 @@ def movement_sweep(widths: Sequence[int], scaling: str, *, n_seeds: int = 5, d: 
     M = ws[-1]
     big = init_three_layer(d, M, M, scaling=scaling, n_networks=n_seeds, generator=g_net,
                            device=dev, dtype=dt_)
-    moves, losses = [], []
+    sl = {}
+    if n_slice is not None:
+        s, Xs = great_circle(n_slice, d, device=dev, dtype=dt_)
+        sl = {"X_slice": Xs, "slice_s": s, "n_show": min(4, ws[0])}
+    moves, losses, hists = [], [], []
     for m in ws:
         net = big.replace(theta=big.theta[:, :m].contiguous(),
                           z=big.z[:, :m, :m].contiguous(), c=big.c[:, :m].contiguous())
         h = train(net, X[:, :n_train], y[:, :n_train], dt=dt, steps=steps,
-                  X_test=X[:, n_train:], y_test=y[:, n_train:], record_every=steps or 1,
-                  progress=progress)
+                  X_test=X[:, n_train:], y_test=y[:, n_train:], record_every=record_every,
+                  progress=progress, **sl)
         moves.append(h.movement[-1])
         losses.append(h.loss[-1])
+        hists.append(h)
     movement, final_loss = torch.stack(moves), torch.stack(losses)
     mv = movement.detach().to("cpu", torch.float64).numpy()
     fit = fit_loglog_slope(ws, mv.mean(1))
     slopes = torch.tensor([fit_loglog_slope(ws, mv[:, b]).slope for b in range(n_seeds)],
                           dtype=torch.float64)
     return MovementSweep(scaling=get_scaling(scaling).name, widths=ws, movement=movement,
-                         final_loss=final_loss, fit=fit, slopes=slopes)
+                         final_loss=final_loss, fit=fit, slopes=slopes,
+                         histories=tuple(hists))
 

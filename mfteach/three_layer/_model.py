@@ -53,6 +53,7 @@ import torch
 from torch import Tensor
 
 from .._checks import (
+    check_bool,
     check_budget,
     check_choice,
     check_int,
@@ -180,7 +181,7 @@ class ThreeLayer:
 
 def init_three_layer(d: int, m1: int, m2: int, *, scaling: str = "mf_half",
                      n_networks: int = 1, sigma1: str = "relu", sigma2: str = "tanh",
-                     generator: int | torch.Generator,
+                     antisymmetric: bool = False, generator: int | torch.Generator,
                      device: torch.device | str | None = None,
                      dtype: torch.dtype | None = None) -> ThreeLayer:
     r"""Draw an ensemble: :math:`\theta_j \sim N(0, I_d)`, :math:`z_{ij}, c_i \sim N(0, 1)`.
@@ -199,6 +200,13 @@ def init_three_layer(d: int, m1: int, m2: int, *, scaling: str = "mf_half",
     sigma1, sigma2 : str
         Activation names (:data:`mfteach.activations.ACTIVATIONS`); ReLU features and tanh
         neurons by default.
+    antisymmetric : bool
+        Draw the first :math:`m_2/2` neurons and make the others their mirror images,
+        :math:`z_{i + m_2/2} = z_i`, :math:`c_{i + m_2/2} = -c_i` (``m2`` even), so that
+        :math:`f_0 = 0` (up to rounding) while every neuron keeps its usual initial law. Under
+        ``"ntk"`` this removes the :math:`O(1)` random initial function, whose fit to the
+        test points is not feature learning (the tangent kernel at :math:`t = 0` has the same
+        law either way).
     generator : int or torch.Generator
         Draws ``theta``, then ``z``, then ``c``. An int seed draws on the CPU, so a seed gives
         the same network on every device.
@@ -221,6 +229,9 @@ def init_three_layer(d: int, m1: int, m2: int, *, scaling: str = "mf_half",
     m2 = check_int(m2, "m2", fn, min=1)
     n_networks = check_int(n_networks, "n_networks", fn, min=1)
     sc = get_scaling(scaling, fn)
+    check_bool(antisymmetric, "antisymmetric", fn)
+    if antisymmetric and m2 % 2:
+        fail("m2", fn, "an even int for antisymmetric=True (neurons come in mirror pairs)", m2)
     s1 = _activation(sigma1, "sigma1", fn)
     s2 = _activation(sigma2, "sigma2", fn)
     dev = resolve_device(device, fn)
@@ -232,8 +243,13 @@ def init_three_layer(d: int, m1: int, m2: int, *, scaling: str = "mf_half",
     g = _draw_generator(generator, dev, fn)
     gdev = g.device
     theta = torch.randn(n_networks, m1, d, generator=g, device=gdev, dtype=dt)
-    z = torch.randn(n_networks, m2, m1, generator=g, device=gdev, dtype=dt)
-    c = torch.randn(n_networks, m2, generator=g, device=gdev, dtype=dt)
+    if antisymmetric:
+        z = torch.randn(n_networks, m2 // 2, m1, generator=g, device=gdev, dtype=dt)
+        c = torch.randn(n_networks, m2 // 2, generator=g, device=gdev, dtype=dt)
+        z, c = torch.cat([z, z], 1), torch.cat([c, -c], 1)
+    else:
+        z = torch.randn(n_networks, m2, m1, generator=g, device=gdev, dtype=dt)
+        c = torch.randn(n_networks, m2, generator=g, device=gdev, dtype=dt)
     return ThreeLayer(theta.to(dev), z.to(dev), c.to(dev), sc, s1, s2)
 
 
