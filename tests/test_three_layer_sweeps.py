@@ -66,26 +66,22 @@ def test_initial_neurons_are_a_gaussian_process_with_covariance_k1():
     m1, m2 = 2000, 400
     net = tl.init_three_layer(6, m1, m2, n_networks=4, generator=5)
     _, Xs = tl.great_circle(9, 6)
-    C = tl.neuron_covariance(net, Xs)  # (B, S, S)
-    k1 = tl.feature_kernel(Xs)
-    Phi = tl.features(Xs.expand(4, 9, 6), net.theta)
-    prod = Phi.unsqueeze(-2) * Phi.unsqueeze(-3)  # (B, S, S, m1)
-    k1_hat = prod.mean(-1)
-    var_phi = prod.var(-1) / m1
-    d = torch.diagonal(k1_hat, dim1=-2, dim2=-1)
-    var_h = (d.unsqueeze(-1) * d.unsqueeze(-2) + k1_hat.square()) / m2
-    se = (var_h + var_phi).sqrt()
+    cov = tl.neuron_covariance(net, Xs)
     iu = torch.triu_indices(9, 9)
     z = bonferroni_z(4 * iu.shape[1], 1e-6)  # entries are correlated: Bonferroni is safe
 
-    def within(Cov):
-        return bool(((Cov - k1).abs() <= z * se)[:, iu[0], iu[1]].all())
+    def within(C):
+        return bool(((C - cov.theory).abs() <= z * cov.stderr)[:, iu[0], iu[1]].all())
 
-    assert within(C), ((C - k1).abs() / se).max()
+    assert within(cov.empirical), cov.z_scores.max()
+    assert bool((cov.stderr > 0).all())
     # and the check can fail: the alpha = 1 neurons (scale m1^{-1/2} smaller) are not that
     # process, nor is a covariance off by a factor 1.5
-    assert not within(tl.neuron_covariance(net.replace(scaling=tl.get_scaling("mf_one")), Xs))
-    assert not within(1.5 * C)
+    one = tl.neuron_covariance(net.replace(scaling=tl.get_scaling("mf_one")), Xs)
+    assert not within(one.empirical)
+    assert not within(1.5 * cov.empirical)
+    # the estimated standard error is right: z-scores over many entries are about |N(0, 1)|
+    assert 0.4 < float(cov.z_scores[:, iu[0], iu[1]].mean()) < 1.2
 
 
 M1S = (125, 250, 500, 1000, 2000, 8000)
@@ -211,3 +207,20 @@ def test_figures_refuse_nan_with_one_line(small_run):
         tl.plot_training("history")
     with pytest.raises(TypeError, match="'sweeps' parameter"):
         tl.plot_movement([small_run])
+
+
+@pytest.mark.parametrize("scaling", tl.SCALINGS)
+def test_autograd_ntk_equals_the_mean_field_kernel_formula(scaling):
+    """empirical_ntk differentiates the forward pass; tangent_kernel is the formula
+    (tl-kernel). A Gram of m1 m2 + m2 products agrees to that many roundings of its largest
+    entry; the learning rates of another scaling would break it."""
+    X, y = tl.sphere_data(6, 4, generator=8)
+    net = tl.init_three_layer(4, 60, 30, scaling=scaling, n_networks=2, generator=9)
+    trained = tl.train(net, X, y, dt=0.5, steps=40).final
+    for state in (net, trained):
+        K, K_ad = tl.tangent_kernel(state, X), tl.empirical_ntk(state, X)
+        tol = 2 * (60 * 30 + 30) * torch.finfo(F64).eps * float(K.abs().max())
+        assert float((K - K_ad).abs().max()) <= tol
+    other = "mf_one" if scaling != "mf_one" else "ntk"
+    wrong = tl.empirical_ntk(net.replace(scaling=tl.get_scaling(other)), X)
+    assert float((wrong - tl.tangent_kernel(net, X)).abs().max()) > 1e-3

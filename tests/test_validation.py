@@ -493,6 +493,7 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.three_layer.plot_kernel_eigenvalues": lambda: dict(history=_tl_history()),
     "mfteach.three_layer.plot_neurons": lambda: dict(history=_tl_history()),
     "mfteach.three_layer.plot_training": lambda: dict(history=_tl_history()),
+    "mfteach.three_layer.plot_norms": lambda: dict(histories=[_tl_history()]),
     "mfteach.three_layer.plot_movement": lambda: dict(sweeps=[_tl_sweep("movement")]),
     "mfteach.three_layer.plot_neuron_limit": lambda: dict(limit=_tl_sweep("limit")),
     "mfteach.three_layer.plot_generalization": lambda: dict(
@@ -509,6 +510,8 @@ INSTANCES: dict[str, Callable[[], Any]] = {
     "mfteach.three_layer.ThreeLayer": _tl_net,
     "mfteach.three_layer.MovementSweep": lambda: _tl_sweep("movement"),
     "mfteach.three_layer.NeuronLimit": lambda: _tl_sweep("limit"),
+    "mfteach.three_layer.NeuronCovariance": lambda: mfteach.three_layer.neuron_covariance(
+        _tl_net(), _x()),
     "mfteach.three_layer.GeneralizationSweep": lambda: _tl_sweep("generalization"),
 }
 

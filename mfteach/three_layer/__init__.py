@@ -17,17 +17,18 @@ the paper's Rademacher bound uses, not its theorem.
 * Model: :data:`SCALINGS`, :class:`Scaling`, :func:`get_scaling`, :class:`ThreeLayer`,
   :func:`init_three_layer`, :func:`features`, :func:`neurons`, :func:`network_output`.
 * Kernels: :func:`feature_kernel` (closed form), :func:`random_feature_kernel`,
-  :class:`KernelParts`, :func:`kernel_parts`, :func:`tangent_kernel`, :func:`schur_bound`.
+  :class:`KernelParts`, :func:`kernel_parts`, :func:`tangent_kernel`, :func:`schur_bound`,
+  :func:`empirical_ntk` (autograd).
 * Data: :data:`TARGETS`, :func:`target_function`, :func:`sphere_data`, :func:`great_circle`.
 * Training: :class:`History`, :func:`train`, :data:`LIPSCHITZ`.
 * Experiments: :func:`run`, :func:`slice_target`, :class:`RateFit`, :func:`fit_log_rate`,
   :func:`algebraic_r2`, :class:`MovementSweep`, :func:`movement_sweep`.
-* Sweeps: :func:`neuron_covariance`, :class:`NeuronLimit`, :func:`neuron_limit`,
-  :data:`VARIANTS`, :data:`DEFAULT_DT`, :class:`GeneralizationSweep`,
+* Sweeps: :class:`NeuronCovariance`, :func:`neuron_covariance`, :class:`NeuronLimit`,
+  :func:`neuron_limit`, :data:`VARIANTS`, :data:`DEFAULT_DT`, :class:`GeneralizationSweep`,
   :func:`generalization_sweep`.
 * Plots: :func:`plot_loss`, :func:`plot_kernel_eigenvalues`, :func:`plot_neurons`,
   :func:`plot_training`, :func:`plot_movement`, :func:`plot_neuron_limit`,
-  :func:`plot_generalization`.
+  :func:`plot_generalization`, :func:`plot_norms`.
 """
 
 # Data
@@ -47,6 +48,7 @@ from ._experiments import slice_target as slice_target
 
 # Kernels
 from ._kernels import KernelParts as KernelParts
+from ._kernels import empirical_ntk as empirical_ntk
 from ._kernels import feature_kernel as feature_kernel
 from ._kernels import kernel_parts as kernel_parts
 from ._kernels import random_feature_kernel as random_feature_kernel
@@ -72,12 +74,14 @@ from ._plots import plot_loss as plot_loss
 from ._plots import plot_movement as plot_movement
 from ._plots import plot_neuron_limit as plot_neuron_limit
 from ._plots import plot_neurons as plot_neurons
+from ._plots import plot_norms as plot_norms
 from ._plots import plot_training as plot_training
 
 # Sweeps
 from ._sweeps import DEFAULT_DT as DEFAULT_DT
 from ._sweeps import VARIANTS as VARIANTS
 from ._sweeps import GeneralizationSweep as GeneralizationSweep
+from ._sweeps import NeuronCovariance as NeuronCovariance
 from ._sweeps import NeuronLimit as NeuronLimit
 from ._sweeps import generalization_sweep as generalization_sweep
 from ._sweeps import neuron_covariance as neuron_covariance
@@ -92,14 +96,13 @@ __all__ = [
     "SCALINGS", "Scaling", "get_scaling", "ThreeLayer", "init_three_layer", "features",
     "neurons", "network_output",
     "feature_kernel", "random_feature_kernel", "KernelParts", "kernel_parts",
-    "tangent_kernel", "schur_bound",
+    "tangent_kernel", "schur_bound", "empirical_ntk",
     "TARGETS", "target_function", "sphere_data", "great_circle",
     "History", "train", "LIPSCHITZ",
     "run", "slice_target", "RateFit", "fit_log_rate", "algebraic_r2", "MovementSweep",
     "movement_sweep",
-    "neuron_covariance", "NeuronLimit", "neuron_limit", "VARIANTS", "DEFAULT_DT",
-    "GeneralizationSweep",
-    "generalization_sweep",
+    "NeuronCovariance", "neuron_covariance", "NeuronLimit", "neuron_limit", "VARIANTS",
+    "DEFAULT_DT", "GeneralizationSweep", "generalization_sweep",
     "plot_loss", "plot_kernel_eigenvalues", "plot_neurons", "plot_training", "plot_movement",
-    "plot_neuron_limit", "plot_generalization", "COLORS", "LABELS",
+    "plot_neuron_limit", "plot_generalization", "plot_norms", "COLORS", "LABELS",
 ]

@@ -48,12 +48,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._checks import check_same_device_dtype, check_tensor, fail
+from .._checks import check_budget, check_same_device_dtype, check_tensor, fail
 from ..gaussian import arccos_kernel
 from ._model import ThreeLayer, _batched_inputs, _check_net, _neurons, features
 
 __all__ = ["feature_kernel", "random_feature_kernel", "KernelParts", "kernel_parts",
-           "tangent_kernel", "schur_bound"]
+           "tangent_kernel", "schur_bound", "empirical_ntk"]
 
 
 def feature_kernel(X1: Tensor, X2: Tensor | None = None) -> Tensor:
@@ -230,3 +230,50 @@ def schur_bound(net: ThreeLayer, X: Tensor) -> Tensor:
     Tensor, shape (B,)
     """
     return kernel_parts(net, X).schur_bound
+
+
+def empirical_ntk(net: ThreeLayer, X: Tensor) -> Tensor:
+    r"""The learning-rate-weighted Jacobian Gram :math:`\eta_c J_cJ_c^\top + \eta_zJ_zJ_z^\top`
+    of the network outputs on ``X``, by automatic differentiation.
+
+    An independent computation of :func:`tangent_kernel`: it differentiates the forward pass
+    (:func:`mfteach.three_layer.network_output`) with ``torch.func.jacrev`` and never uses the
+    mean-field formula :eq:`tl-kernel`. It stores the Jacobian, :math:`n(m_1+1)m_2` numbers
+    per network, so it is meant for checks at moderate sizes.
+
+    Parameters
+    ----------
+    net : ThreeLayer
+    X : Tensor, shape (n, d) or (B, n, d)
+
+    Returns
+    -------
+    Tensor, shape (B, n, n)
+
+    Examples
+    --------
+    >>> from mfteach.three_layer import init_three_layer, sphere_data
+    >>> X, _ = sphere_data(4, 3, generator=0)
+    >>> net = init_three_layer(3, 32, 16, n_networks=2, generator=1)
+    >>> bool(torch.allclose(empirical_ntk(net, X), tangent_kernel(net, X)))
+    True
+    """
+    fn = "mfteach.three_layer.empirical_ntk"
+    _check_net(net, fn)
+    Xb = _batched_inputs(net, X, fn)
+    B, n = Xb.shape[:2]
+    check_budget("X", fn, n, nbytes=3.0 * B * n * (net.m1 + 1) * net.m2
+                 * Xb.dtype.itemsize)
+    from ._model import network_output
+
+    out = []
+    for b in range(B):
+        one = net.replace(theta=net.theta[b:b + 1], z=net.z[b:b + 1], c=net.c[b:b + 1])
+
+        def f(c, z, one=one, x=Xb[b]):
+            return network_output(one.replace(c=c.unsqueeze(0), z=z.unsqueeze(0)), x)[0]
+
+        Jc, Jz = torch.func.jacrev(f, argnums=(0, 1))(net.c[b], net.z[b])
+        Jz = Jz.reshape(n, -1)
+        out.append(net.lr_c * Jc @ Jc.T + net.lr_z * Jz @ Jz.T)
+    return torch.stack(out)

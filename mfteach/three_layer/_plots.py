@@ -20,7 +20,8 @@ from ._sweeps import GeneralizationSweep, NeuronLimit
 from ._train import History
 
 __all__ = ["plot_loss", "plot_kernel_eigenvalues", "plot_neurons", "plot_training",
-           "plot_movement", "plot_neuron_limit", "plot_generalization", "COLORS", "LABELS"]
+           "plot_movement", "plot_neuron_limit", "plot_generalization", "plot_norms", "COLORS",
+           "LABELS"]
 
 COLORS = {"mf_half": "C0", "mf_one": "C1", "ntk": "C3", "ntk_antisymmetric": "C3"}
 """Colour of each scaling (and of the mirror-pair NTK variant) in every figure."""
@@ -365,4 +366,53 @@ def plot_generalization(sweep: GeneralizationSweep):
     ax2.set_ylabel("squares: bound; circles: |test - train|")
     ax2.set_title("Rademacher template against the measured gap", fontsize=9)
     ax2.legend(fontsize=7)
+    return fig
+
+
+def plot_norms(histories: Sequence[History]):
+    r"""Left: the [REC] norm :math:`\|z_i(t) - z_i(0)\|_{L^2(\pi)}` (RMS over neurons, mean
+    over networks) along training, per scaling. Right: the [REC] Rademacher template
+    (solid) beside the measured generalisation gap, held-out minus training loss (dotted).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fn = "mfteach.three_layer.plot_norms"
+    if isinstance(histories, History):
+        histories = [histories]
+    if not isinstance(histories, Sequence) or not histories or not all(
+            isinstance(h, History) for h in histories):
+        fail("histories", fn, "a sequence of History", histories, exc=TypeError)
+    for h in histories:
+        if h.rademacher is None or h.test_loss is None:
+            fail("histories", fn, "histories with held-out points and a Lipschitz sigma2 "
+                 "(tanh, erf, relu)", histories)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.0, 3.7))
+    ax1, ax2 = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.27)
+    for h in histories:
+        t = h.t.cpu().numpy()
+        col = COLORS.get(h.scaling, "C0")
+        ax1.plot(t, _drawable(h.z_norm.mean(1), fn, "norms", name="histories"), color=col,
+                 label=LABELS.get(h.scaling, h.scaling))
+        later = t > 0  # both vanish at t = 0 (log axis)
+        ax2.plot(t[later], _drawable(h.rademacher.mean(1), fn, "bounds",
+                                     name="histories")[later], color=col)
+        gap = _drawable((h.test_loss - h.loss).mean(1), fn, "gaps", name="histories")
+        ax2.plot(t[later], np.abs(gap[later]), color=col, ls=":")
+    ax1.set_xlabel("time t")
+    ax1.set_ylabel("RMS of ‖z_i(t) − z_i(0)‖ in L²(π)")
+    ax1.set_title("[REC] the norm of the neuron displacement", fontsize=9)
+    ax1.legend(fontsize=8)
+    ax2.plot([], [], color="k", label="[REC] Rademacher template")
+    ax2.plot([], [], color="k", ls=":", label="measured |test − train|")
+    ax2.set_yscale("log")
+    _sparse_log_ticks(ax2.yaxis)
+    ax2.set_xlabel("time t")
+    ax2.set_ylabel("generalisation gap and its bound")
+    ax2.set_title(f"N = {histories[0].n_train}: the template is far from sharp", fontsize=9)
+    ax2.legend(fontsize=8)
     return fig

@@ -37,6 +37,7 @@ from .._checks import (
 from ..device import resolve_device, resolve_dtype, spawn_generators
 from ..stats import SlopeFit, fit_loglog_slope
 from ._data import TARGETS, great_circle, sphere_data
+from ._kernels import feature_kernel
 from ._model import (
     ThreeLayer,
     _batched_inputs,
@@ -48,18 +49,54 @@ from ._model import (
 )
 from ._train import train
 
-__all__ = ["neuron_covariance", "NeuronLimit", "neuron_limit", "GeneralizationSweep",
-           "generalization_sweep", "VARIANTS", "DEFAULT_DT"]
+__all__ = ["NeuronCovariance", "neuron_covariance", "NeuronLimit", "neuron_limit",
+           "GeneralizationSweep", "generalization_sweep", "VARIANTS", "DEFAULT_DT"]
 
 
-def neuron_covariance(net: ThreeLayer, X: Tensor) -> Tensor:
+@dataclass(frozen=True)
+class NeuronCovariance:
+    r"""The covariance of the neuron functions over neurons, against the random-feature
+    kernel.
+
+    Attributes
+    ----------
+    empirical : Tensor, shape (B, n, n)
+        :math:`\hat C(x, x') = \frac1{m_2}\sum_i h_i(x)h_i(x')`.
+    k1_hat : Tensor, shape (B, n, n)
+        The finite-feature kernel :math:`\hat k_1 = \frac1{m_1}\Phi\Phi^\top`.
+    theory : Tensor, shape (n, n) or (B, n, n), or None
+        The closed form :math:`k_1` (:func:`mfteach.three_layer.feature_kernel`) for ReLU
+        features, ``None`` for other features.
+    stderr : Tensor, shape (B, n, n)
+        The standard error of :math:`\hat C - k_1` at initialisation under
+        :math:`\alpha = 1/2`: :math:`\big((\hat k_1(x,x)\hat k_1(x',x') + \hat k_1(x,x')^2)/m_2
+        + \widehat{\mathrm{Var}}_j[\phi_j(x)\phi_j(x')]/m_1\big)^{1/2}` (Isserlis' theorem
+        for the Gaussian neurons given the features, plus the feature sample).
+    """
+
+    empirical: Tensor
+    k1_hat: Tensor
+    theory: Tensor | None
+    stderr: Tensor
+
+    @property
+    def z_scores(self) -> Tensor:
+        r""":math:`|\hat C - k_1|` in standard errors, shape (B, n, n) (needs ``theory``)."""
+        if self.theory is None:
+            fail("theory", "mfteach.three_layer.NeuronCovariance.z_scores",
+                 "the closed-form k1 (ReLU features)", None)
+        return (self.empirical - self.theory).abs() / self.stderr
+
+
+def neuron_covariance(net: ThreeLayer, X: Tensor) -> NeuronCovariance:
     r"""Empirical covariance of the neuron functions over neurons,
-    :math:`\hat C(x, x') = \frac1{m_2}\sum_i h_i(x)h_i(x')`.
+    :math:`\hat C(x, x') = \frac1{m_2}\sum_i h_i(x)h_i(x')`, with the kernel it estimates.
 
     At initialisation under ``"mf_half"`` (:math:`\alpha = 1/2`, :math:`z_{ij} \sim N(0, 1)`)
-    the :math:`h_i` are i.i.d. given the features, with covariance
+    the :math:`h_i` are i.i.d. given the features, Gaussian with covariance
     :math:`\hat k_1(x, x') = \frac1{m_1}\sum_j\phi_j(x)\phi_j(x')`, which tends to
-    :math:`k_1`: so :math:`\hat C \to k_1` with errors :math:`O(m_2^{-1/2}) + O(m_1^{-1/2})`.
+    :math:`k_1`: so :math:`\hat C \to k_1` with errors :math:`O(m_2^{-1/2}) + O(m_1^{-1/2})`,
+    estimated in :attr:`NeuronCovariance.stderr`.
 
     Parameters
     ----------
@@ -68,20 +105,31 @@ def neuron_covariance(net: ThreeLayer, X: Tensor) -> Tensor:
 
     Returns
     -------
-    Tensor, shape (B, n, n)
+    NeuronCovariance
 
     Examples
     --------
     >>> from mfteach.three_layer import init_three_layer
     >>> net = init_three_layer(3, 32, 16, generator=0)
-    >>> neuron_covariance(net, torch.eye(3, dtype=torch.float64)).shape
+    >>> neuron_covariance(net, torch.eye(3, dtype=torch.float64)).empirical.shape
     torch.Size([1, 3, 3])
     """
     fn = "mfteach.three_layer.neuron_covariance"
     _check_net(net, fn)
     Xb = _batched_inputs(net, X, fn)
-    H = _neurons(net, features(Xb, net.theta, net.sigma1))  # (B, n, m2)
-    return H @ H.transpose(-1, -2) / net.m2
+    B, n = Xb.shape[:2]
+    check_budget("X", fn, n, nbytes=2.0 * B * n * n * net.m1 * Xb.dtype.itemsize)
+    Phi = features(Xb, net.theta, net.sigma1)  # (B, n, m1)
+    H = _neurons(net, Phi)  # (B, n, m2)
+    C = H @ H.transpose(-1, -2) / net.m2
+    prod = Phi.unsqueeze(-2) * Phi.unsqueeze(-3)  # (B, n, n, m1)
+    k1_hat = prod.mean(-1)
+    var_phi = prod.var(-1) / net.m1 if net.m1 > 1 else torch.zeros_like(k1_hat)
+    dg = torch.diagonal(k1_hat, dim1=-2, dim2=-1)
+    var_h = (dg.unsqueeze(-1) * dg.unsqueeze(-2) + k1_hat.square()) / net.m2
+    theory = feature_kernel(X) if net.sigma1.name == "relu" else None
+    return NeuronCovariance(empirical=C, k1_hat=k1_hat, theory=theory,
+                            stderr=(var_h + var_phi).sqrt())
 
 
 @dataclass(frozen=True)
