@@ -11,20 +11,54 @@ kernel gradient flow with a time-varying kernel :math:`K_t` that stays positive 
 scalings the neurons move by :math:`O(1)` (feature learning), under the NTK scaling they freeze.
 
 The explicit exponents and learning rates are our reconstruction from the abstracts (see
-:mod:`mfteach.three_layer._model`); quantities marked [REC] reconstruct the *kind* of norm
+``mfteach/three_layer/_model.py``); quantities marked [REC] reconstruct the *kind* of norm
 the paper's Rademacher bound uses, not its theorem.
 
-* Model: :data:`SCALINGS`, :class:`Scaling`, :func:`get_scaling`, :class:`ThreeLayer`,
+The formulas the functions refer to. The ReLU random-feature kernel (:func:`feature_kernel`),
+with :math:`\cos\vartheta = x^\top x'/(\|x\|\|x'\|)`,
+
+.. math::
+    :label: tl-k1
+
+    k_1(x, x') = \mathbb{E}_\theta[\sigma_1(\theta^\top x)\sigma_1(\theta^\top x')]
+    = \|x\|\|x'\|\,\frac{\sin\vartheta + (\pi - \vartheta)\cos\vartheta}{2\pi}.
+
+The tangent kernel of the flow (:func:`tangent_kernel`), with
+:math:`\hat k_1 = \frac1{m_1}\sum_j\phi_j(x)\phi_j(x')`,
+
+.. math::
+    :label: tl-kernel
+
+    K_t(x, x') = \frac1{m_2}\sum_i\sigma_2(h_i(x))\sigma_2(h_i(x'))
+    + \Big[\frac1{m_2}\sum_i c_i^2\,\sigma_2'(h_i(x))\sigma_2'(h_i(x'))\Big]\hat k_1(x, x'),
+
+its Schur lower bound (:func:`schur_bound`),
+
+.. math::
+    :label: tl-schur
+
+    \lambda_{\min}(K_t) \ge \lambda_{\min}(\hat k_1)\,\min_n\frac1{m_2}\sum_i c_i^2\,
+    \sigma_2'(h_i(x_n))^2,
+
+and the loss bound that follows (:attr:`History.loss_bound`), with
+:math:`\underline\lambda(t) = \inf_{s\le t}\lambda_{\min}(K_s)`,
+
+.. math::
+    :label: tl-loss-bound
+
+    L(t) \le L(0)\exp\big(-2\underline\lambda(t)\,t/N\big).
+
+* Model: ``SCALINGS``, :class:`Scaling`, :func:`get_scaling`, :class:`ThreeLayer`,
   :func:`init_three_layer`, :func:`features`, :func:`neurons`, :func:`network_output`.
 * Kernels: :func:`feature_kernel` (closed form), :func:`random_feature_kernel`,
   :class:`KernelParts`, :func:`kernel_parts`, :func:`tangent_kernel`, :func:`schur_bound`,
   :func:`empirical_ntk` (autograd).
-* Data: :data:`TARGETS`, :func:`target_function`, :func:`sphere_data`, :func:`great_circle`.
-* Training: :class:`History`, :func:`train`, :data:`LIPSCHITZ`.
+* Data: ``TARGETS``, :func:`target_function`, :func:`sphere_data`, :func:`great_circle`.
+* Training: :class:`History`, :func:`train`, ``LIPSCHITZ``.
 * Experiments: :func:`run`, :func:`slice_target`, :class:`RateFit`, :func:`fit_log_rate`,
   :func:`algebraic_r2`, :class:`MovementSweep`, :func:`movement_sweep`.
 * Sweeps: :class:`NeuronCovariance`, :func:`neuron_covariance`, :class:`NeuronLimit`,
-  :func:`neuron_limit`, :data:`VARIANTS`, :data:`DEFAULT_DT`, :class:`GeneralizationSweep`,
+  :func:`neuron_limit`, ``VARIANTS``, ``DEFAULT_DT``, :class:`GeneralizationSweep`,
   :func:`generalization_sweep`.
 * Plots: :func:`plot_loss`, :func:`plot_kernel_eigenvalues`, :func:`plot_neurons`,
   :func:`plot_training`, :func:`plot_movement`, :func:`plot_neuron_limit`,

@@ -31,7 +31,7 @@ TARGETS: tuple[str, ...] = ("single_index", "two_index", "linear")
 
 def target_function(X: Tensor, target: str = "single_index") -> Tensor:
     r"""The teacher :math:`y(x)` on inputs ``X`` of shape (n, d) or (B, n, d) (the shapes of
-    :func:`sphere_data`); see :data:`TARGETS`.
+    :func:`sphere_data`); see ``TARGETS``.
 
     Examples
     --------

@@ -304,7 +304,7 @@ def movement_sweep(widths: Sequence[int], scaling: str, *, n_seeds: int = 5, d: 
         As in :func:`run`.
     n_slice : int, optional
         Record slice snapshots (:func:`mfteach.three_layer.great_circle`, ``n_slice`` points)
-        in :attr:`MovementSweep.histories`.
+        in ``MovementSweep.histories``.
     record_every : int, optional
         Recording interval of the histories (by default only the first and last step).
     generator : int or torch.Generator

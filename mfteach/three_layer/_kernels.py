@@ -3,7 +3,6 @@ r"""Kernels of the three-layer flow: the random-feature kernel :math:`k_1` and t
 Random-feature kernel. With :math:`\theta \sim N(0, I_d)` and ReLU features,
 
 .. math::
-    :label: tl-k1
 
     k_1(x, x') = \mathbb{E}_\theta[\sigma_1(\theta^\top x)\sigma_1(\theta^\top x')]
     = \|x\|\|x'\|\,\frac{\sin\vartheta + (\pi - \vartheta)\cos\vartheta}{2\pi},
@@ -18,7 +17,6 @@ Tangent kernel. Under gradient flow with the learning rates of the scaling
 K_t(x_n, x_{n'})\,(f_t(x_{n'}) - y_{n'})` with
 
 .. math::
-    :label: tl-kernel
 
     K_t(x, x') = \underbrace{\frac1{m_2}\sum_i
         \sigma_2(h_i(x))\sigma_2(h_i(x'))}_{\text{from } c}
@@ -33,7 +31,6 @@ and :math:`\hat k_1` is PD for distinct inputs and :math:`m_1 \ge N`, so by Schu
 theorem, :math:`\lambda_{\min}(A\circ B) \ge \lambda_{\min}(B)\min_n A_{nn}`,
 
 .. math::
-    :label: tl-schur
 
     \lambda_{\min}(K_t) \ge \lambda_{\min}(\hat k_1)\,\min_n \frac1{m_2}\sum_i c_i^2\,
     \sigma_2'(h_i(x_n))^2 ,

@@ -17,7 +17,7 @@ and the trained part is a two-layer network *over functions*:
 with :math:`c_i, z_{ij} \sim N(0, 1)` at initialisation. Gradient flow on the empirical loss
 :math:`L = \frac1{2N}\sum_n (f(x_n) - y_n)^2` runs with per-layer learning rates,
 :math:`\dot c_i = -\eta_c\,\partial L/\partial c_i`, :math:`\dot z_{ij} = -\eta_z\,\partial
-L/\partial z_{ij}`. The three named scalings (:data:`SCALINGS`) are
+L/\partial z_{ij}`. The three named scalings (``SCALINGS``) are
 
 =============  ================  ===============  =================  ============================
 ``scaling``    :math:`\alpha`    :math:`\beta`    :math:`\eta_c`     :math:`\eta_z`
@@ -110,7 +110,7 @@ SCALINGS: tuple[str, ...] = tuple(_SCALINGS)
 
 
 def get_scaling(scaling: str, fn: str = "mfteach.three_layer.get_scaling") -> Scaling:
-    """The :class:`Scaling` called ``scaling`` (one of :data:`SCALINGS`).
+    """The :class:`Scaling` called ``scaling`` (one of ``SCALINGS``).
 
     Examples
     --------

@@ -15,7 +15,7 @@ r"""Sweeps of the chapter: neurons as functions as :math:`m_1` grows, and held-o
   measure; its convergence is that of :func:`neuron_covariance`.)
 * :func:`generalization_sweep`: the final training and held-out losses of the scalings over a
   ladder of training-set sizes :math:`N`, with the [REC] Rademacher template of
-  :attr:`mfteach.three_layer.History.rademacher`.
+  ``mfteach.three_layer.History.rademacher``.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def neuron_covariance(net: ThreeLayer, X: Tensor) -> NeuronCovariance:
     the :math:`h_i` are i.i.d. given the features, Gaussian with covariance
     :math:`\hat k_1(x, x') = \frac1{m_1}\sum_j\phi_j(x)\phi_j(x')`, which tends to
     :math:`k_1`: so :math:`\hat C \to k_1` with errors :math:`O(m_2^{-1/2}) + O(m_1^{-1/2})`,
-    estimated in :attr:`NeuronCovariance.stderr`.
+    estimated in ``NeuronCovariance.stderr``.
 
     Parameters
     ----------
@@ -280,7 +280,7 @@ class GeneralizationSweep:
     Attributes
     ----------
     variants : tuple of str
-        From :data:`VARIANTS`.
+        From ``VARIANTS``.
     dt : dict of str to float
         The Euler step of each variant (training time ``steps * dt``).
     n_trains : tuple of int
@@ -288,9 +288,9 @@ class GeneralizationSweep:
         At the end of training, per variant, size and seed (seed :math:`b` uses the same
         data under every variant).
     rademacher : Tensor, shape (V, W, B)
-        The [REC] template :attr:`mfteach.three_layer.History.rademacher` at the end.
+        The [REC] template ``mfteach.three_layer.History.rademacher`` at the end.
     z_norm : Tensor, shape (V, W, B)
-        :attr:`mfteach.three_layer.History.z_norm` at the end.
+        ``mfteach.three_layer.History.z_norm`` at the end.
     """
 
     variants: tuple[str, ...]
@@ -330,14 +330,14 @@ def generalization_sweep(n_trains: Sequence[int], *, variants: Sequence[str] = V
     n_trains : sequence of int
         At least 2 increasing training-set sizes.
     variants : sequence of str
-        A subset of :data:`VARIANTS`.
+        A subset of ``VARIANTS``.
 
     Other Parameters
     ----------------
     m1, m2, d, n_test, n_seeds, steps, target
         As in :func:`mfteach.three_layer.run` (``m2`` even for ``"ntk_antisymmetric"``).
     dt : float or dict of str to float, optional
-        The Euler step, one for all or one per variant; by default :data:`DEFAULT_DT` (the
+        The Euler step, one for all or one per variant; by default ``DEFAULT_DT`` (the
         NTK kernel is about 3 times smaller, so the same Euler number allows a 2.5 times
         longer step: every variant then runs near Euler number 0.6-0.75).
     generator : int or torch.Generator

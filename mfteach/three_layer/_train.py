@@ -11,7 +11,6 @@ Loss bound and the Euler step. In continuous time :math:`\dot L = -\frac1{N^2} r
 \le -\frac{2\lambda_{\min}(K_t)}{N} L`, hence
 
 .. math::
-    :label: tl-loss-bound
 
     L(t) \le L(0)\exp\big(-2\underline\lambda(t)\,t/N\big).
 
@@ -175,7 +174,7 @@ def train(net: ThreeLayer, X: Tensor, y: Tensor, *, dt: float = 0.2, steps: int 
         coordinates ``slice_s`` (S,), for snapshots of ``n_show`` neurons and of the output.
     record_every : int
         Record every ``record_every`` steps (and the last). Eigenvalues are computed at every
-        step regardless, for :attr:`History.lambda_inf`.
+        step regardless, for ``History.lambda_inf``.
     divergence_factor : float
         Stop with :class:`mfteach.training.DivergenceError` when a loss is NaN/inf or exceeds
         ``divergence_factor`` times its initial value.
