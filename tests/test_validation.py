@@ -484,6 +484,7 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.three_layer.movement_sweep": lambda: dict(
         widths=[4, 8, 16], scaling="ntk", n_seeds=2, d=3, n_train=3, n_test=2, steps=4),
     "mfteach.three_layer.neuron_covariance": lambda: dict(net=_tl_net(), X=_x()),
+    "mfteach.three_layer.empirical_ntk": lambda: dict(net=_tl_net(), X=_x()),
     "mfteach.three_layer.neuron_limit": lambda: dict(
         m1s=[4, 8, 16, 32], m2=4, n_seeds=2, d=3, n_train=3, steps=4, n_slice=9,
         generator=0),
