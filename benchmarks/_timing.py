@@ -24,3 +24,14 @@ def best_time(fn, device, repeats: int) -> float:
         sync(device)
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def print_result(result: dict) -> None:
+    """Print a benchmark's ``run()`` result, one level of nesting, floats to 4 digits."""
+    for key, value in result.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for k, v in value.items():
+                print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
+        else:
+            print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")

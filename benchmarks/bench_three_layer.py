@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 
 import torch
-from _timing import best_time
+from _timing import best_time, print_result
 
 from mfteach import three_layer as tl
 from mfteach.device import disable_tf32
@@ -89,12 +89,4 @@ def run(quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    quick = "--quick" in sys.argv[1:]
-    result = run(quick=quick)
-    for key, value in result.items():
-        if isinstance(value, dict):
-            print(f"{key}:")
-            for k, v in value.items():
-                print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
-        else:
-            print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    print_result(run(quick="--quick" in sys.argv[1:]))
