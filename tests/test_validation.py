@@ -313,6 +313,35 @@ def _tl_sweep(kind: str):
     raise AssertionError(kind)
 
 
+def _tt_W(seed: int = 0):
+    """Five two_timescale particles for d = 3 with bias, shape (5, 4) (not square)."""
+    return torch.randn(5, 4, generator=_g(seed + 7), dtype=F64)
+
+
+@functools.cache
+def _tt_history():
+    """A small two_timescale run (cached: a frozen dataclass)."""
+    return mfteach.two_timescale.run(d=3, n_train=10, n_test=5, n_particles=6, n_runs=2,
+                                     steps=24, record_every=2, generator=0)
+
+
+@functools.cache
+def _tt_result(kind: str):
+    """Small two_timescale results, for the plots that take them."""
+    tt = mfteach.two_timescale
+    if kind == "alignment":
+        return tt.initial_alignment([4, 8, 16], n=20, n_particles=20, n_runs=2, generator=0)
+    if kind == "kernels":
+        return tt.kernel_comparison(_tt_history(), sample_sizes=[5, 10, 20], n_val=10,
+                                    n_test=10, generator=1)
+    if kind == "eta":
+        return tt.time_discretisation([0.4, 0.2, 0.1], t_final=0.8, n=10, n_particles=8,
+                                      n_runs=2, n_chains=2, generator=0)
+    if kind == "mixture":
+        return tt.convexity_along_mixture(_x(), _vec(4, 1), _tt_W(), _tt_W(1), lam=0.02)
+    raise AssertionError(kind)
+
+
 #: Explicit valid calls, where the conventions cannot build one (merged over them).
 VALID_CALLS: dict[str, Callable[[], dict]] = {
     # core
@@ -499,6 +528,44 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.three_layer.plot_neuron_limit": lambda: dict(limit=_tl_sweep("limit")),
     "mfteach.three_layer.plot_generalization": lambda: dict(
         sweep=_tl_sweep("generalization")),
+    # two_timescale
+    "mfteach.two_timescale.features": lambda: dict(W=_tt_W()),
+    "mfteach.two_timescale.intrinsic_kernel": lambda: dict(X1=_x(), W=_tt_W()),
+    "mfteach.two_timescale.ridge": lambda: dict(W=_tt_W()),
+    "mfteach.two_timescale.regularized_risk": lambda: dict(W=_tt_W()),
+    "mfteach.two_timescale.first_variation": lambda: dict(W=_tt_W()),
+    "mfteach.two_timescale.kernel_alignment": lambda: dict(f=_vec(4, 1), W=_tt_W()),
+    "mfteach.two_timescale.parameter_alignment": lambda: dict(
+        W=_tt_W(), directions=torch.eye(2, 3, dtype=F64)),
+    "mfteach.two_timescale.init_particles": lambda: dict(d=3, n_particles=5),
+    "mfteach.two_timescale.langevin_drift": lambda: dict(W=_tt_W()),
+    "mfteach.two_timescale.langevin_step": lambda: dict(
+        W=_tt_W(), drift=_tt_W(1), noise=_tt_W(2), eta=0.1, lam=0.01),
+    "mfteach.two_timescale.train": lambda: dict(W=_tt_W(), steps=2, record_every=1),
+    # Small sizes: the defaults are the chapter's (about 1 s), too slow for a sweep case.
+    "mfteach.two_timescale.run": lambda: dict(d=3, n_train=10, n_test=5, n_particles=6,
+                                              n_runs=2, steps=4, record_every=2),
+    "mfteach.two_timescale.fit_linear_rate": lambda: dict(history=_tt_history()),
+    "mfteach.two_timescale.initial_alignment": lambda: dict(ds=[4, 8, 16], n=20,
+                                                            n_particles=20, n_runs=2),
+    "mfteach.two_timescale.kernel_comparison": lambda: dict(
+        history=_tt_history(), sample_sizes=[5, 10, 20], n_val=10, n_test=10),
+    "mfteach.two_timescale.time_discretisation": lambda: dict(
+        etas=[0.4, 0.2, 0.1], t_final=0.8, n=10, n_particles=8, n_runs=2, n_chains=2),
+    "mfteach.two_timescale.particle_discretisation": lambda: dict(
+        particles=[2, 4, 8], n_reference=16, burn_in=1.0, t_average=1.0, n=8, n_runs=2,
+        n_chains=2),
+    "mfteach.two_timescale.label_noise_identity": lambda: dict(W=_tt_W(), n_samples=16),
+    "mfteach.two_timescale.convexity_along_mixture": lambda: dict(
+        X=_x(), y=_vec(4, 1), W1=_tt_W(), W2=_tt_W(1), lam=0.02),
+    "mfteach.two_timescale.plot_training": lambda: dict(history=_tt_history()),
+    "mfteach.two_timescale.plot_alignment_scaling": lambda: dict(
+        scaling=_tt_result("alignment")),
+    "mfteach.two_timescale.plot_kernel_comparison": lambda: dict(
+        comparison=_tt_result("kernels")),
+    "mfteach.two_timescale.plot_dof": lambda: dict(histories={"plain": _tt_history()}),
+    "mfteach.two_timescale.plot_discretisation": lambda: dict(sweep=_tt_result("eta")),
+    "mfteach.two_timescale.plot_mixture": lambda: dict(check=_tt_result("mixture")),
 }
 
 #: Instances for the methods of a class (default: the class called with its valid call).
@@ -643,6 +710,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("mfteach.three_layer.plot_kernel_eigenvalues", "network", "zero"): "the first network",
     ("mfteach.three_layer.plot_neurons", "network", "zero"): "the first network",
     ("mfteach.three_layer.plot_loss", "max_networks", "huge"): "draws every network",
+    ("mfteach.two_timescale.plot_training", "run", "zero"): "the first run",
     # The scaling's learning rates are closed forms in the widths: nothing is allocated.
     ("mfteach.three_layer.Scaling.lr_c", "m1", "huge"): "eta_c = m2^(2 beta - 1)",
     ("mfteach.three_layer.Scaling.lr_c", "m2", "huge"): "eta_c = m2^(2 beta - 1)",
