@@ -73,6 +73,16 @@ def _sparse_log_ticks(axis) -> None:
     _plain_labels(axis)
 
 
+def _log_ticks_125(axis) -> None:
+    """Labels at 1, 2 and 5 times the powers of ten on a log axis that spans about a decade
+    (decade ticks alone would leave it unlabelled), no minor ticks."""
+    from matplotlib.ticker import LogLocator, NullLocator
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_minor_locator(NullLocator())
+    _plain_labels(axis)
+
+
 def _value_ticks(axis, values) -> None:
     """Plain tick labels at the measured values of a log axis (no 3x10^1 clutter)."""
     from matplotlib.ticker import NullFormatter, NullLocator
@@ -328,7 +338,7 @@ def plot_alignment_scaling(scaling: AlignmentScaling):
                         xlabel="input dimension d", ylabel=what,
                         label=f"seed mean (per-seed slopes {sl.mean():+.2f}{spread})")
         _value_ticks(ax.xaxis, scaling.ds)
-        _plain_labels(ax.yaxis)
+        _log_ticks_125(ax.yaxis)
         ax.legend(fontsize=7)
     ax1.set_title("Thm 5.4: Â(μ0) = O(d^(−1/2)) at initialisation", fontsize=9)
     ax2.set_title("Thm 5.4: P(μ0) = O(1/d) (exactly k/d in expectation)", fontsize=9)
@@ -383,7 +393,7 @@ def plot_kernel_comparison(comparison: KernelComparison):
     ax.set_xscale("log")
     ax.set_yscale("log")
     _value_ticks(ax.xaxis, comparison.sample_sizes)
-    _sparse_log_ticks(ax.yaxis)
+    _log_ticks_125(ax.yaxis)
     ax.set_xlabel("training samples n of the ridge regression")
     ax.set_ylabel("test mean squared error")
     ax.set_title("learning μ learns the kernel", fontsize=9)
@@ -523,7 +533,7 @@ def plot_discretisation(sweep: DiscretisationSweep):
                     ylabel="gap of the objective G", label=f"seed mean (per-seed slopes "
                     f"{sl.mean():+.2f}{spread})")
     _value_ticks(ax.xaxis, sweep.values)
-    _plain_labels(ax.yaxis)
+    _log_ticks_125(ax.yaxis)
     ax.set_title(f"{theory}: predicted slope {order:+g}", fontsize=9)
     ax.legend(fontsize=7)
     return fig
