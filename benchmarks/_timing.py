@@ -26,6 +26,17 @@ def best_time(fn, device, repeats: int) -> float:
     return best
 
 
+def mm_reference(device, size: int, dtype: torch.dtype = torch.float32,
+                 repeats: int = 3) -> float:
+    """Achieved FLOP/s of a ``size x size`` ``torch.mm`` in ``dtype`` (the throughput
+    yardstick the benchmarks compare a training step with)."""
+    g = torch.Generator(device=device).manual_seed(0)
+    A = torch.randn(size, size, generator=g, device=device, dtype=dtype)
+    Bm = torch.randn(size, size, generator=g, device=device, dtype=dtype)
+    t = best_time(lambda: torch.mm(A, Bm), device, repeats)
+    return 2.0 * size**3 / t
+
+
 def print_result(result: dict) -> None:
     """Print a benchmark's ``run()`` result, one level of nesting, floats to 4 digits."""
     for key, value in result.items():

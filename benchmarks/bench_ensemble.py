@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 
 import torch
-from _timing import best_time, print_result
+from _timing import best_time, mm_reference, print_result
 
 from mfteach.device import disable_tf32
 from mfteach.models import TwoLayer, teacher_data
@@ -33,15 +33,6 @@ def step_flops(B: int, n: int, N: int, d: int) -> float:
     return 4.0 * B * n * N * (d + 1)
 
 
-
-
-def mm_reference(device: str, size: int, repeats: int = 3) -> float:
-    """Achieved FLOP/s of a ``size x size`` float32 ``torch.mm`` (the throughput yardstick)."""
-    g = torch.Generator(device=device).manual_seed(0)
-    A = torch.randn(size, size, generator=g, device=device)
-    Bm = torch.randn(size, size, generator=g, device=device)
-    t = best_time(lambda: torch.mm(A, Bm), device, repeats)
-    return 2.0 * size**3 / t
 
 
 def compare(device: str, *, B: int, width: int, d: int, n: int, steps: int,

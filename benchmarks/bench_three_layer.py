@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 
 import torch
-from _timing import best_time, print_result
+from _timing import best_time, mm_reference, print_result
 
 from mfteach import three_layer as tl
 from mfteach.device import disable_tf32
@@ -26,15 +26,6 @@ from mfteach.device import disable_tf32
 def step_flops(B: int, N: int, m1: int, m2: int) -> float:
     """Matmul FLOPs of one training step of B networks (neurons and the z-gradient)."""
     return 4.0 * B * N * m1 * m2
-
-
-def mm_reference(device: str, size: int, dtype: torch.dtype, repeats: int = 3) -> float:
-    """Achieved FLOP/s of a ``size x size`` ``torch.mm`` (the throughput yardstick)."""
-    g = torch.Generator(device=device).manual_seed(0)
-    A = torch.randn(size, size, generator=g, device=device, dtype=dtype)
-    Bm = torch.randn(size, size, generator=g, device=device, dtype=dtype)
-    t = best_time(lambda: torch.mm(A, Bm), device, repeats)
-    return 2.0 * size**3 / t
 
 
 def compare(device: str, *, B: int, m1: int, m2: int, N: int, d: int, steps: int,

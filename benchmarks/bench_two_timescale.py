@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 
 import torch
-from _timing import best_time
+from _timing import best_time, mm_reference, print_result
 
 from mfteach import two_timescale as tt
 from mfteach.device import disable_tf32
@@ -34,15 +34,6 @@ def step_flops(B: int, n: int, N: int, d: int) -> float:
     the drift (about 2 n N (d + 3))."""
     m, M = min(n, N), max(n, N)
     return float(B) * (2.0 * m * m * M + 4.0 / 3.0 * m**3 + 2.0 * n * N * (d + 3))
-
-
-def mm_reference(device: str, size: int, dtype: torch.dtype, repeats: int = 3) -> float:
-    """Achieved FLOP/s of a ``size x size`` ``torch.mm`` (the throughput yardstick)."""
-    g = torch.Generator(device=device).manual_seed(0)
-    A = torch.randn(size, size, generator=g, device=device, dtype=dtype)
-    Bm = torch.randn(size, size, generator=g, device=device, dtype=dtype)
-    t = best_time(lambda: torch.mm(A, Bm), device, repeats)
-    return 2.0 * size**3 / t
 
 
 def ridge_routes(device: str, *, B: int, n: int, N: int, d: int = 10,
@@ -124,12 +115,4 @@ def run(quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    quick = "--quick" in sys.argv[1:]
-    result = run(quick=quick)
-    for key, value in result.items():
-        if isinstance(value, dict):
-            print(f"{key}:")
-            for k, v in value.items():
-                print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
-        else:
-            print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    print_result(run(quick="--quick" in sys.argv[1:]))

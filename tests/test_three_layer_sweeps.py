@@ -80,7 +80,9 @@ def test_initial_neurons_are_a_gaussian_process_with_covariance_k1():
     one = tl.neuron_covariance(net.replace(scaling=tl.get_scaling("mf_one")), Xs)
     assert not within(one.empirical)
     assert not within(1.5 * cov.empirical)
-    # the estimated standard error is right: z-scores over many entries are about |N(0, 1)|
+    # the estimated standard error is right: z-scores over many entries are about |N(0, 1)|,
+    # whose mean is sqrt(2/pi) = 0.80; a standard error off by a factor 2 would put the mean
+    # near 0.40 or 1.60, outside these bounds
     assert 0.4 < float(cov.z_scores[:, iu[0], iu[1]].mean()) < 1.2
 
 
