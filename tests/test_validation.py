@@ -342,6 +342,70 @@ def _tt_result(kind: str):
     raise AssertionError(kind)
 
 
+def _rn_data():
+    """Five toy points on the plane and their targets, both of shape (5, 2)."""
+    return mfteach.resnet.toy_data(5, generator=0)
+
+
+def _rn_X():
+    return _rn_data()[0]
+
+
+def _rn_feats():
+    """M = 8 Gaussian features on the plane for two networks."""
+    return mfteach.resnet.draw_features(2, 8, bandwidth=0.5, n_networks=2, generator=1)
+
+
+def _rn_net(**kw):
+    """Two small RKHS ResNets on the plane (d = q = 2, M = 8 features, depth 2)."""
+    args = dict(d=2, q=2, n_features=8, depth=2, bandwidth=0.5, n_networks=2, generator=1)
+    args.update(kw)
+    return mfteach.resnet.init_resnet(**args)
+
+
+def _rn_digits_net():
+    """Two small digits classifiers (q = 4, M = 4 features, depth 2)."""
+    return mfteach.resnet.init_digits_net(4, 4, 2, n_networks=2, generator=0)
+
+
+def _rn_images(n: int = 10):
+    """n random flattened 8x8 images and their labels 0..9 (no scikit-learn needed)."""
+    return torch.randn(n, 64, generator=_g(3), dtype=F64), torch.arange(n) % 10
+
+
+@functools.cache
+def _rn_result(kind: str):
+    """Small resnet results, for the plots and functions that take them (cached: frozen
+    dataclasses)."""
+    rn = mfteach.resnet
+    X, Y = _rn_data()
+    if kind == "history":
+        return rn.train(_rn_net(), X, Y, lr=5.0, steps=4, record_every=1)
+    if kind == "lazy":
+        return rn.lazy_prediction(_rn_net(), X, Y, lr=5.0, step=_rn_result("history").step)
+    if kind == "trained":  # one trained network, for the depth limit
+        return rn.train(_rn_net(n_networks=1), X, Y, lr=5.0, steps=3).final
+    if kind == "spectrum":
+        return rn.gram_spectrum(X, [4, 8], n_draws=2, generator=0)
+    if kind == "sweep":
+        return rn.width_sweep([4, 8], n_train=5, depth=2, lr=1.5, steps=4, record_every=1,
+                              n_data=2, generator=0)
+    if kind == "convergence":
+        return rn.depth_convergence(_rn_result("trained"), X, [4, 8, 16])
+    if kind == "flow":
+        return rn.flow_grid(_rn_net(), X, n_lines=3, n_points=5)
+    if kind == "pl_trace":
+        return rn.pl_trace(_rn_net(scheme="euler"), X, Y, lr=5.0, steps=2, every=1)
+    if kind == "kernel":
+        return rn.train_kernel_limit(X, Y, depth=2, steps=2, record_every=1)
+    if kind == "width_limit":
+        return rn.width_limit(X, Y, [4, 8], depth=2, steps=2, n_seeds=2, generator=0)
+    if kind == "digits":
+        return rn.digits_comparison(n_train=30, n_test=20, q=4, n_features=4, depths=(2,),
+                                    epochs=1, n_seeds=2, generator=0)
+    raise AssertionError(kind)
+
+
 #: Explicit valid calls, where the conventions cannot build one (merged over them).
 VALID_CALLS: dict[str, Callable[[], dict]] = {
     # core
@@ -566,6 +630,72 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.two_timescale.plot_dof": lambda: dict(histories={"plain": _tt_history()}),
     "mfteach.two_timescale.plot_discretisation": lambda: dict(sweep=_tt_result("eta")),
     "mfteach.two_timescale.plot_mixture": lambda: dict(check=_tt_result("mixture")),
+    # resnet
+    "mfteach.resnet.draw_features": lambda: dict(dim=2, n_features=8, n_networks=2),
+    "mfteach.resnet.feature_map": lambda: dict(feats=_rn_feats(), X=_rn_X()),
+    "mfteach.resnet.feature_gram": lambda: dict(feats=_rn_feats(), X=_rn_X()),
+    "mfteach.resnet.feature_kernel": lambda: dict(feats=_rn_feats(), X=_rn_X()),
+    "mfteach.resnet.ResNet": lambda: dict(feats=_rn_feats(), U=torch.zeros(2, 2, 2, 8,
+                                                                           dtype=F64),
+                                          d=2, scheme="midpoint"),
+    "mfteach.resnet.ResNet.block_feats": lambda: dict(layer=0),
+    "mfteach.resnet.init_resnet": lambda: dict(d=2, q=2, n_features=8, depth=2,
+                                               n_networks=2),
+    "mfteach.resnet.lift": lambda: dict(X=_rn_X(), q=3),
+    "mfteach.resnet.trajectories": lambda: dict(net=_rn_net(), X=_rn_X()),
+    "mfteach.resnet.resnet_output": lambda: dict(net=_rn_net(), X=_rn_X()),
+    "mfteach.resnet.toy_data": lambda: dict(n=5),
+    "mfteach.resnet.train": lambda: dict(net=_rn_net(), X=_rn_data()[0], Y=_rn_data()[1],
+                                         lr=5.0, steps=2, record_every=1),
+    "mfteach.resnet.fit_log_rate": lambda: dict(history=_rn_result("history")),
+    "mfteach.resnet.pl_lower_bound": lambda: dict(net=_rn_net(scheme="euler"), X=_rn_data()[0],
+                                                  Y=_rn_data()[1]),
+    "mfteach.resnet.pl_trace": lambda: dict(net=_rn_net(scheme="euler"), X=_rn_data()[0],
+                                            Y=_rn_data()[1], lr=5.0, steps=2, every=1),
+    "mfteach.resnet.lazy_prediction": lambda: dict(net=_rn_net(), X=_rn_data()[0],
+                                                   Y=_rn_data()[1], lr=5.0, steps=4,
+                                                   record_every=2),
+    "mfteach.resnet.gram_spectrum": lambda: dict(X=_rn_X(), widths=[4, 8], n_draws=2),
+    # lr < L = 2 <= 2 L N / lambda_max(K_M) (lambda_max <= trace <= 2 N for the cosine
+    # features): stable for every bandwidth, so an absurd one trains instead of diverging.
+    "mfteach.resnet.width_sweep": lambda: dict(widths=[4, 8], n_train=5, depth=2, lr=1.5,
+                                               steps=4, record_every=1, n_data=2),
+    "mfteach.resnet.depth_convergence": lambda: dict(net=_rn_result("trained"), X=_rn_X(),
+                                                     depths=[4, 8, 16]),
+    "mfteach.resnet.flow_grid": lambda: dict(net=_rn_net(), X=_rn_X(), n_lines=3,
+                                             n_points=5),
+    "mfteach.resnet.KernelResNet": lambda: (lambda k: dict(
+        centres=k.centres.clone(), coefficients=k.coefficients.clone(), d=2,
+        scheme="midpoint", bandwidth=1.0))(_rn_result("kernel").final),
+    "mfteach.resnet.kernel_velocity": lambda: dict(knet=_rn_result("kernel").final,
+                                                   x=_rn_X()),
+    "mfteach.resnet.kernel_trajectories": lambda: dict(knet=_rn_result("kernel").final,
+                                                       X=_rn_X()),
+    "mfteach.resnet.kernel_resnet_output": lambda: dict(knet=_rn_result("kernel").final,
+                                                        X=_rn_X()),
+    "mfteach.resnet.train_kernel_limit": lambda: dict(X=_rn_data()[0], Y=_rn_data()[1],
+                                                      depth=2, steps=2, record_every=1),
+    "mfteach.resnet.width_limit": lambda: dict(X=_rn_data()[0], Y=_rn_data()[1],
+                                               widths=[4, 8], depth=2, steps=2, n_seeds=2),
+    # Small sizes: the defaults are the chapter's (about 15 s), too slow for a sweep case.
+    "mfteach.resnet.digits_data": lambda: dict(n_train=30, n_test=20),
+    "mfteach.resnet.init_digits_net": lambda: dict(q=4, n_features=4, depth=2, n_networks=2),
+    "mfteach.resnet.digits_logits": lambda: dict(net=_rn_digits_net(), X=_rn_images()[0]),
+    # With a test set: without one, test_error is NaN by design.
+    "mfteach.resnet.train_digits": lambda: dict(
+        net=_rn_digits_net(), X=_rn_images()[0], y=_rn_images()[1], lr=5.0, epochs=1,
+        batch_size=5, X_test=_rn_images(4)[0], y_test=_rn_images(4)[1], generator=0),
+    "mfteach.resnet.digits_comparison": lambda: dict(
+        n_train=30, n_test=20, q=4, n_features=4, depths=(2,), epochs=1, n_seeds=2),
+    "mfteach.resnet.plot_gram_spectrum": lambda: dict(spectrum=_rn_result("spectrum")),
+    "mfteach.resnet.plot_width_sweep": lambda: dict(sweep=_rn_result("sweep")),
+    "mfteach.resnet.plot_training": lambda: dict(history=_rn_result("history"),
+                                                 lazy=_rn_result("lazy")),
+    "mfteach.resnet.plot_depth_convergence": lambda: dict(conv=_rn_result("convergence")),
+    "mfteach.resnet.plot_flow": lambda: dict(grid=_rn_result("flow")),
+    "mfteach.resnet.plot_width_limit": lambda: dict(limit=_rn_result("width_limit")),
+    "mfteach.resnet.plot_pl_trace": lambda: dict(trace=_rn_result("pl_trace")),
+    "mfteach.resnet.plot_digits": lambda: dict(comparison=_rn_result("digits")),
 }
 
 #: Instances for the methods of a class (default: the class called with its valid call).
@@ -581,6 +711,10 @@ INSTANCES: dict[str, Callable[[], Any]] = {
     "mfteach.three_layer.NeuronCovariance": lambda: mfteach.three_layer.neuron_covariance(
         _tl_net(), _x()),
     "mfteach.three_layer.GeneralizationSweep": lambda: _tl_sweep("generalization"),
+    # resnet
+    "mfteach.resnet.ResNet": _rn_net,
+    "mfteach.resnet.DigitsNet": _rn_digits_net,
+    "mfteach.resnet.DigitsComparison": lambda: _rn_result("digits"),
 }
 
 
@@ -752,6 +886,25 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     # Leading batch axes of W0 / W_star broadcast (one initialisation for every run).
     ("mfteach.sgd_odes.simulate_sgd", "W0", "rank"): "batch axes broadcast",
     ("mfteach.sgd_odes.simulate_sgd", "W_star", "rank"): "batch axes broadcast",
+    # resnet
+    ("mfteach.resnet.ResNet.block_feats", "layer", "zero"): "the first block",
+    ("mfteach.resnet.flow_grid", "network", "zero"): "the first network",
+    ("mfteach.resnet.plot_training", "network", "zero"): "the first network",
+    ("mfteach.resnet.plot_training", "bound_step", "zero"): "the bound at initialisation",
+    ("mfteach.resnet.train", "record_every", "huge"): "records steps 0 and `steps` only",
+    ("mfteach.resnet.lazy_prediction", "record_every", "huge"): "records first and last",
+    ("mfteach.resnet.train_kernel_limit", "record_every", "huge"): "records first and last",
+    # lift and project act on the last axis: a single point of shape (d,) or (q,) is one.
+    ("mfteach.resnet.lift", "X", "rank"): "X of shape (..., d)",
+    ("mfteach.resnet.project", "x", "rank"): "x of shape (..., q)",
+    # Class labels are int64 tensors already (the generated int64 case is the valid value).
+    ("mfteach.resnet.train_digits", "y", "int64"): "labels are int64",
+    ("mfteach.resnet.train_digits", "y_test", "int64"): "labels are int64",
+    # epochs=0 evaluates the initial networks; a batch larger than the set is full-batch.
+    ("mfteach.resnet.train_digits", "epochs", "zero"): "records the initial networks",
+    ("mfteach.resnet.digits_comparison", "epochs", "zero"): "records the initial networks",
+    ("mfteach.resnet.train_digits", "batch_size", "huge"): "a single (full) batch",
+    ("mfteach.resnet.digits_comparison", "batch_size", "huge"): "a single (full) batch",
 }
 
 #: Cases whose generic expectation is "safe" but which must be refused here.

@@ -62,7 +62,7 @@ timeout 240 "$PY" -m pytest -q -m gpu -p no:cacheprovider -o addopts="" \
 
 # 2. CUDA benchmarks (their CUDA branches run when a device is visible), JSON per benchmark.
 echo "== benchmarks"
-for name in ${GPU_CHECK_BENCHMARKS:-ensemble finite_width sgd_odes kernels three_layer two_timescale}; do
+for name in ${GPU_CHECK_BENCHMARKS:-ensemble finite_width sgd_odes kernels three_layer two_timescale resnet}; do
   timeout 120 "$PY" benchmarks/run.py --quick --only "$name" --out "$RESULTS" \
     2>&1 | tee -a "$RESULTS/benchmarks.log"
   [ "${PIPESTATUS[0]}" = 0 ] || { echo "benchmark $name failed"; status=1; }
