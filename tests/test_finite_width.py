@@ -162,6 +162,42 @@ def test_fourth_cumulant_tensor_vs_ensemble(activation, generator):
     assert not bool(bad.any()), f"{(n * kap - T)[bad]} vs stderr {(n * se)[bad]}"
 
 
+def test_relu_outputs_at_orthogonal_inputs_are_correlated_and_jointly_non_gaussian(generator):
+    """The chapter's exercise: at orthogonal inputs (|x|^2 = d) a ReLU network's outputs have
+    covariance E relu(u1) E relu(u2) = 1/(2 pi) (the degree-1 arc-cosine kernel at 90 degrees,
+    not 0), and n kappa(f1, f2, f1, f2) = 3/4 - (1/4 + 2/(2 pi)^2) for a Gaussian readout. The
+    kernel against the closed form; the tensor against it within its quadrature error
+    (estimated from two degrees); both against an ensemble (z from the sample size)."""
+    X = torch.eye(2, dtype=torch.float64) * math.sqrt(2)
+    cov = 1 / (2 * math.pi)
+    torch.testing.assert_close(nngp(X, activation="relu", depth=1)[0, 1],
+                               torch.tensor(cov, dtype=torch.float64), rtol=1e-12, atol=0)
+    want = 0.75 - (0.25 + 2 * cov**2)
+    # The quadrature converges like 1/degree for the kink, so the error at degree 200 is
+    # about the change from 100 to 200 (allowance 1.5 for the next order).
+    t1, t2 = (float(fw.fourth_cumulant_tensor(X, activation="relu", degree=k)[0, 1, 0, 1])
+              for k in (100, 200))
+    assert abs(t2 - want) <= 1.5 * abs(t1 - t2) and abs(t2 - want) < 1e-3 * want
+    n, S = 2, 200_000
+    f = fw.sample_outputs(X, activation="relu", width=n, n_samples=S, generator=generator)
+    prod = f[:, 0] * f[:, 1]
+    _z_close(prod.mean(), prod.std() / math.sqrt(S), cov, bonferroni_z(2))
+    kap, se = fw.joint_cumulant4(f)
+    _z_close(n * kap[0, 1, 0, 1], n * se[0, 1, 0, 1], want, bonferroni_z(2))
+
+
+def test_relu_output_law_has_an_atom_of_mass_two_to_minus_width_at_zero(generator):
+    """All n ReLU units are off with probability 2^-n, and then f(x) = 0 exactly: the spike of
+    the chapter's width-4 histogram. Binomial count, z from the sample size (Bonferroni over
+    the three widths)."""
+    x = torch.ones(1, 3, dtype=torch.float64)
+    S = 200_000
+    for n in (2, 4, 6):
+        f = fw.sample_outputs(x, activation="relu", width=n, n_samples=S, generator=generator)
+        p = 2.0 ** -n
+        _z_close((f == 0).double().mean(), math.sqrt(p * (1 - p) / S), p, bonferroni_z(3))
+
+
 # ------------------------------------------------------------------------------------------
 # Edgeworth densities
 # ------------------------------------------------------------------------------------------
