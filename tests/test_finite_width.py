@@ -186,6 +186,46 @@ def test_relu_outputs_at_orthogonal_inputs_are_correlated_and_jointly_non_gaussi
     _z_close(n * kap[0, 1, 0, 1], n * se[0, 1, 0, 1], want, bonferroni_z(2))
 
 
+def test_deep_relu_excess_kurtosis_is_fifteen_times_depth_over_width():
+    """The recursion's closed form for ReLU with a Gaussian readout: V_l / K_l^2 = 5 (l - 1)
+    and n kappa_4 / kappa_2^2 = 15 L (algebra in the module docstring); depth 1 equals the
+    one-layer coefficient of output_cumulants for every activation and readout."""
+    for L in range(1, 7):
+        c = fw.deep_cumulants("relu", L, q=2.0)
+        assert c.n_excess_kurtosis == pytest.approx(15 * L, rel=1e-12)
+        assert c.vertex[-1] / c.kernel[L - 1] ** 2 == pytest.approx(5 * (L - 1), abs=1e-12)
+    for act in ("relu", "tanh", "erf"):
+        for readout in fw.READOUTS:
+            one = fw.output_cumulants(act, readout=readout).kappa_neuron
+            c = fw.deep_cumulants(act, 1, readout=readout)
+            assert c.n_kappa4 == pytest.approx(one[3], rel=1e-9, abs=1e-12)
+            assert c.sqrt_n_kappa3 == pytest.approx(one[2], rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("activation, depth", [("relu", 2), ("relu", 3), ("tanh", 2)])
+def test_deep_network_fourth_cumulant_matches_the_recursion(activation, depth, generator):
+    """n kappa_4 of sampled depth-L networks at widths 16, 32, 64 (k-statistics of 100 000
+    networks each), fitted as c + b/n by weighted least squares: the intercept c (the 1/n
+    coefficient) against deep_cumulants within 4 of its standard errors."""
+    x = torch.ones(1, 3, dtype=torch.float64)
+    widths = [16, 32, 64]
+    y, w = [], []
+    for n in widths:
+        f = fw.sample_outputs(x, activation=activation, width=n, n_samples=100_000,
+                              generator=generator, depth=depth)[:, 0]
+        k = fw.k_statistics(f)
+        y.append(n * float(k.kappa[3]))
+        w.append(1 / (n * float(k.stderr[3])) ** 2)
+    A = np.stack([np.ones(len(widths)), 1 / np.asarray(widths, float)], 1)
+    W = np.diag(w)
+    cov = np.linalg.inv(A.T @ W @ A)
+    c, b = cov @ A.T @ W @ np.asarray(y)
+    want = fw.deep_cumulants(activation, depth).n_kappa4
+    print(f"{activation} L={depth}: n kappa_4 -> {c:.4f} ± {cov[0, 0] ** 0.5:.4f} (+ {b:.2f}/n);"
+          f" recursion {want:.4f}")
+    assert abs(c - want) <= 4 * cov[0, 0] ** 0.5
+
+
 def test_relu_output_law_has_an_atom_of_mass_two_to_minus_width_at_zero(generator):
     """All n ReLU units are off with probability 2^-n, and then f(x) = 0 exactly: the spike of
     the chapter's width-4 histogram. Binomial count, z from the sample size (Bonferroni over

@@ -704,6 +704,8 @@ INSTANCES: dict[str, Callable[[], Any]] = {
     "mfteach.finite_width.OutputCumulants": lambda: _result("output_cumulants"),
     "mfteach.lazy_vs_meanfield.WidthSweep": lambda: _result("width_sweep"),
     "mfteach.sgd_odes.Solver": lambda: mfteach.sgd_odes.SOLVERS["rk4"],
+    "mfteach.finite_width.DeepCumulants": lambda: mfteach.finite_width.deep_cumulants(
+        "relu", 2),
     "mfteach.three_layer.Scaling": lambda: mfteach.three_layer.get_scaling("mf_one"),
     "mfteach.three_layer.ThreeLayer": _tl_net,
     "mfteach.three_layer.MovementSweep": lambda: _tl_sweep("movement"),
@@ -825,6 +827,9 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("mfteach.finite_width.k_statistics", "dim", "negative"): "dim=-1 is the last axis",
     # Bonferroni over 10**12 comparisons is a well-defined (large) z.
     ("mfteach.stats.bonferroni_z", "m", "huge"): "z for 1e12 comparisons is finite",
+    # A closed-form scalar: a huge width gives a tiny, finite excess kurtosis.
+    ("mfteach.finite_width.DeepCumulants.excess_kurtosis", "width", "huge"):
+        "gamma_2 / n at a huge n is a small finite number",
     # Hermite polynomial He_0 = 1.
     ("mfteach.finite_width.hermite_e", "k", "zero"): "He_0 = 1",
     # He_k is elementwise: a 0-d tensor is one point (the docstring's own example).

@@ -10,7 +10,8 @@ process pushed through the linear flow of the limiting NTK.
 
 * Sampling: :func:`sample_outputs`, :func:`sample_ntk`, :func:`sample_readout`.
 * Cumulants: :func:`k_statistics`, :func:`joint_cumulant4`, :func:`output_cumulants`,
-  :func:`fourth_cumulant_tensor`, :func:`cumulant_scaling`.
+  :func:`fourth_cumulant_tensor`, :func:`cumulant_scaling`; deeper networks:
+  :func:`deep_cumulants` (the kernel and vertex recursions, :class:`DeepCumulants`).
 * Edgeworth: :func:`edgeworth_density`, :func:`edgeworth_cdf`, :func:`ks_distance`.
 * Tangent kernel: :func:`ntk_variance_coefficient`, :func:`ntk_fluctuations`,
   :func:`ntk_drift`, :func:`gp_prediction`, :func:`trained_ensemble`,
@@ -30,6 +31,8 @@ from ._cumulants import k_statistics as k_statistics
 from ._cumulants import output_cumulants as output_cumulants
 
 # Edgeworth expansions and distances
+from ._depth import DeepCumulants as DeepCumulants
+from ._depth import deep_cumulants as deep_cumulants
 from ._edgeworth import edgeworth_cdf as edgeworth_cdf
 from ._edgeworth import edgeworth_density as edgeworth_density
 from ._edgeworth import hermite_e as hermite_e
@@ -66,7 +69,7 @@ __all__ = [
     "READOUTS", "ReadoutLaw", "readout_law", "sample_ntk", "sample_outputs", "sample_readout",
     "Cumulants", "CumulantScaling", "OutputCumulants", "activation_moment",
     "cumulant_scaling", "fit_weighted_loglog_slope", "fourth_cumulant_tensor",
-    "joint_cumulant4", "k_statistics", "output_cumulants",
+    "joint_cumulant4", "k_statistics", "output_cumulants", "DeepCumulants", "deep_cumulants",
     "edgeworth_cdf", "edgeworth_density", "hermite_e", "ks_distance",
     "EnsembleVsGP", "GPPrediction", "NTKDrift", "NTKFluctuations", "ensemble_vs_gp",
     "gp_prediction", "ntk_drift", "ntk_fluctuations", "ntk_variance_coefficient",
