@@ -1,4 +1,5 @@
-"""Tests of the infinite-width (RKHS) limit of ResNet training (mfteach.resnet._kernel_limit).
+"""Tests of the infinite-width (RKHS) limit of ResNet training (mfteach.resnet: the kernel limit
+and the width-limit experiment).
 
 Tolerances.
 
@@ -35,8 +36,7 @@ import pytest
 import torch
 
 from mfteach import resnet as rn
-from mfteach.resnet._experiments import _seed_slopes
-from mfteach.resnet._kernel_limit import (
+from mfteach.resnet import (
     KernelResNet,
     kernel_resnet_output,
     kernel_trajectories,
@@ -44,6 +44,7 @@ from mfteach.resnet._kernel_limit import (
     train_kernel_limit,
     width_limit,
 )
+from mfteach.resnet._experiments import _seed_slopes
 from mfteach.stats import SlopeFit
 from mfteach.testing import assert_slope_close
 from mfteach.training import DivergenceError

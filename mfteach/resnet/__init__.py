@@ -105,12 +105,10 @@ from ._features import relu_kernel as relu_kernel
 # The infinite-width (RKHS) limit
 from ._kernel_limit import KernelHistory as KernelHistory
 from ._kernel_limit import KernelResNet as KernelResNet
-from ._kernel_limit import WidthLimit as WidthLimit
 from ._kernel_limit import kernel_resnet_output as kernel_resnet_output
 from ._kernel_limit import kernel_trajectories as kernel_trajectories
 from ._kernel_limit import kernel_velocity as kernel_velocity
 from ._kernel_limit import train_kernel_limit as train_kernel_limit
-from ._kernel_limit import width_limit as width_limit
 
 # Model
 from ._model import MODELS as MODELS
@@ -149,6 +147,8 @@ from ._train import RateFit as RateFit
 from ._train import fit_log_rate as fit_log_rate
 from ._train import toy_data as toy_data
 from ._train import train as train
+from ._width_limit import WidthLimit as WidthLimit
+from ._width_limit import width_limit as width_limit
 
 __all__ = [
     "FAMILIES", "RandomFeatures", "draw_features", "feature_map", "feature_gram",

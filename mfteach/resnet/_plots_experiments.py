@@ -7,9 +7,9 @@ import numpy as np
 
 from ._digits import MNIST_REFERENCE
 from ._digits_comparison import DigitsComparison
-from ._kernel_limit import WidthLimit
 from ._pl import PLTrace
 from ._plots import COLORS, _drawable, _figure, _finish, _pos, _type, _value_axis
+from ._width_limit import WidthLimit
 
 __all__ = ["plot_width_limit", "plot_pl_trace", "plot_digits"]
 
