@@ -58,7 +58,7 @@ def test_matern_kernel_half_integer_closed_forms():
                      (5.0, lambda z: (1 + z + z * z / 3) * torch.exp(-z))]:
         z = math.sqrt(nu) * r / 0.8
         torch.testing.assert_close(rn.matern_kernel(X, bandwidth=0.8, nu=nu), form(z),
-                                   rtol=1e-12, atol=1e-14)
+                                   rtol=64 * EPS, atol=8 * EPS)  # ~10 float64 ops, k <= 1
 
 
 @pytest.mark.parametrize("family", rn.FAMILIES)
@@ -126,7 +126,7 @@ def _smooth_U(s: np.ndarray | float, U0: torch.Tensor, U1: torch.Tensor) -> torc
 @pytest.mark.parametrize("scheme", rn.SCHEMES)
 def test_depth_discretisation_order(scheme):
     """The blocks with U_l = U(l/L) (Euler) or U((l + 1/2)/L) (midpoint) against scipy's
-    DOP853 solution of dx/ds = U(s) phi(x) at rtol 1e-13 (an independent solver): the error
+    DOP853 solution of dx/ds = U(s) phi(x) at rtol 1e-11 (an independent solver): the error
     at s = 1 falls like L^{-p}, p = ORDER[scheme]. Allowance: the next term of the error
     expansion, c L^{-p-1}, shifts the OLS slope over L = 8..128 by at most about
     |c| / (8 ln 16) relative; 0.15 covers |c| up to 3, a seventh of the gap between orders."""
@@ -143,8 +143,10 @@ def test_depth_discretisation_order(scheme):
         v = rn.feature_map(feats, x[0]) @ _smooth_U(s, U0, U1).T
         return v.reshape(-1).numpy()
 
-    sol = solve_ivp(rhs, (0.0, 1.0), X.reshape(-1).numpy(), method="DOP853", rtol=1e-13,
-                    atol=1e-13)
+    # The reference's own error (~1e-11 at these tolerances) is far below the smallest
+    # discretisation error fitted (~1e-5, midpoint at L = 128), so it cannot bend the slope.
+    sol = solve_ivp(rhs, (0.0, 1.0), X.reshape(-1).numpy(), method="DOP853", rtol=1e-11,
+                    atol=1e-11)
     ref = torch.as_tensor(sol.y[:, -1], dtype=F64).reshape(n, q)
     depths = [8, 16, 32, 64, 128]
     errs = []
