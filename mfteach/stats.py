@@ -15,8 +15,8 @@ import torch
 
 from ._checks import check_float, check_int, check_tensor, fail
 
-__all__ = ["MCEstimate", "SlopeFit", "mc_estimate", "fit_loglog_slope", "normal_isf",
-           "bonferroni_z"]
+__all__ = ["MCEstimate", "SlopeFit", "SlopeSpread", "mc_estimate", "fit_loglog_slope",
+           "fit_weighted_loglog_slope", "slope_spread", "normal_isf", "bonferroni_z"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,131 @@ def fit_loglog_slope(x, y) -> SlopeFit:
     resid = ly - A @ coef
     se = math.sqrt(float(resid @ resid) / (n - 2) / sxx)
     return SlopeFit(slope=float(coef[1]), stderr=se, intercept=float(coef[0]), n_points=n)
+
+
+def fit_weighted_loglog_slope(x, y, y_stderr) -> SlopeFit:
+    r"""Weighted least-squares power law :math:`y \propto x^{s}` with propagated errors.
+
+    Fits :math:`\log y = c + s\log x` with weights :math:`1/\sigma_i^2`,
+    :math:`\sigma_i = \mathrm{se}(y_i)/y_i` (delta method). The slope's standard error is the
+    one propagated from the given standard errors, :math:`(\sum_i w_i(\ell_i -
+    \bar\ell_w)^2)^{-1/2}`, so it does not depend on the luck of the residuals; with two points
+    it is still defined.
+
+    Examples
+    --------
+    >>> fit = fit_weighted_loglog_slope([1, 2, 4], [1.0, 0.5, 0.25], [0.01, 0.005, 0.0025])
+    >>> round(fit.slope, 10), round(fit.stderr, 4)
+    (-1.0, 0.0102)
+    """
+    fn = "mfteach.stats.fit_weighted_loglog_slope"
+    xa, ya, sa = (_as_float_array(v, name, fn)
+                  for v, name in ((x, "x"), (y, "y"), (y_stderr, "y_stderr")))
+    if xa.size < 2:
+        fail("x", fn, "an array of at least 2 points", xa.tolist())
+    for v, name in ((ya, "y"), (sa, "y_stderr")):
+        if v.size != xa.size:
+            fail(name, fn, f"an array of the same length as x ({xa.size})", v.tolist())
+    if not (np.all(np.isfinite(xa)) and np.all(xa > 0)):
+        fail("x", fn, "finite and positive", xa.tolist())
+    if not (np.all(np.isfinite(ya)) and np.all(ya > 0)):
+        fail("y", fn, "finite and positive", ya.tolist())
+    if not (np.all(np.isfinite(sa)) and np.all(sa > 0)):
+        fail("y_stderr", fn, "finite and positive", sa.tolist())
+    lx, ly = np.log(xa), np.log(ya)
+    w = (ya / sa) ** 2
+    xbar = float((w * lx).sum() / w.sum())
+    ybar = float((w * ly).sum() / w.sum())
+    sxx = float((w * (lx - xbar) ** 2).sum())
+    if not sxx > 0:
+        fail("x", fn, "at least two distinct values", xa.tolist())
+    slope = float((w * (lx - xbar) * (ly - ybar)).sum()) / sxx
+    fit = SlopeFit(slope=slope, stderr=math.sqrt(1.0 / sxx), intercept=ybar - slope * xbar,
+                   n_points=int(xa.size))
+    if not all(math.isfinite(v) for v in (fit.slope, fit.stderr, fit.intercept)):
+        fail("y_stderr", fn, "standard errors whose weights (y / y_stderr)^2 are finite",
+             sa.tolist())
+    return fit
+
+
+@dataclass(frozen=True)
+class SlopeSpread:
+    r"""One exponent measured on several independent data sets (or initialisations).
+
+    The number a chapter interprets is :attr:`mean` :math:`\pm` :attr:`stderr`, the standard
+    error over the ``n`` replicates, :math:`s/\sqrt n`; :attr:`sd` is their sample standard
+    deviation (how far one data set's slope may fall from another's) and :attr:`fit_stderr`
+    the mean of the per-replicate fit errors (what one data set alone would have claimed).
+
+    Attributes
+    ----------
+    slopes : tuple of float
+        The fitted slope of each replicate.
+    mean, sd, stderr, fit_stderr : float
+    n : int
+        Number of replicates (at least 2).
+    """
+
+    slopes: tuple[float, ...]
+    mean: float
+    sd: float
+    stderr: float
+    fit_stderr: float
+    n: int
+
+    def __str__(self) -> str:
+        return (f"slope {self.mean:+.3f} ± {self.stderr:.3f} over {self.n} data sets "
+                f"(sd {self.sd:.3f})")
+
+    def z_score(self, predicted: float) -> float:
+        """Distance of :attr:`mean` from ``predicted`` in units of :attr:`stderr`."""
+        predicted = check_float(predicted, "predicted", "mfteach.stats.SlopeSpread.z_score")
+        return (self.mean - predicted) / self.stderr if self.stderr > 0 else (
+            0.0 if self.mean == predicted else math.copysign(math.inf, self.mean - predicted))
+
+
+def slope_spread(fits) -> SlopeSpread:
+    r"""Mean, spread and standard error of slopes fitted on independent replicates.
+
+    Parameters
+    ----------
+    fits : sequence of SlopeFit
+        One fit per independent data set or initialisation (at least 2; the book uses 5 or
+        more for a slope it interprets).
+
+    Returns
+    -------
+    SlopeSpread
+
+    Raises
+    ------
+    TypeError, ValueError
+        For fewer than 2 fits or an entry that is not a :class:`SlopeFit`.
+
+    Examples
+    --------
+    >>> fits = [SlopeFit(s, 0.01, 0.0, 4) for s in (-0.9, -1.0, -1.1)]
+    >>> sp = slope_spread(fits)
+    >>> round(sp.mean, 6), round(sp.sd, 6), round(sp.stderr, 6)
+    (-1.0, 0.1, 0.057735)
+    """
+    fn = "mfteach.stats.slope_spread"
+    if isinstance(fits, (str, bytes, SlopeFit)) or not hasattr(fits, "__len__"):
+        fail("fits", fn, "a sequence of SlopeFit (one per replicate)", fits, exc=TypeError)
+    fits = list(fits)
+    if len(fits) < 2:
+        fail("fits", fn, "at least 2 fits (a spread needs two replicates)", fits)
+    for f in fits:
+        if not isinstance(f, SlopeFit):
+            fail("fits", fn, "a sequence of SlopeFit (one per replicate)", f, exc=TypeError)
+    s = np.array([f.slope for f in fits], dtype=np.float64)
+    if not np.all(np.isfinite(s)):
+        fail("fits", fn, "fits with finite slopes", s.tolist())
+    n = s.size
+    sd = float(s.std(ddof=1))
+    return SlopeSpread(slopes=tuple(float(v) for v in s), mean=float(s.mean()), sd=sd,
+                       stderr=sd / math.sqrt(n),
+                       fit_stderr=float(np.mean([f.stderr for f in fits])), n=n)
 
 
 def normal_isf(p: float) -> float:

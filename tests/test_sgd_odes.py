@@ -260,17 +260,23 @@ def test_sgd_error_scales_like_sqrt_gamma_over_pd(seed):
     assert_slope_close(fit, 1.0, z=4, atol=0.15)
 
 
-def test_dimension_independence(seed):
-    """Same initial overlaps in d = 10 and d = 500: the GF-ODE trajectory is the same."""
+def test_overlaps_realised_in_any_d_start_the_same_ode(seed):
+    """Weights built in d = 10 and d = 500 realise the same overlaps to rounding, so the ODE
+    (which has no d) starts from the same point. This tests the construction only; the
+    dimension-independence claim is about SGD and is tested in test_sgd_odes_scaling.py
+    (SGD runs in several d from the same overlaps, spread ~ sqrt(gamma/(pd)))."""
     Q, M, P = random_overlaps(3, 2, seed)
-    trajs = []
+    starts = []
     for i, d in enumerate([10, 500]):
         W, Ws = weights_from_overlaps(Q, M, P, d, generator=seed + i)
-        o = overlaps(W, Ws)
-        trajs.append(solve_ode(o.Q, o.M, o.P, activation="erf", regime="gf", t_max=5.0,
-                               n_save=6, dt=0.05))
-    assert torch.allclose(trajs[0].Q, trajs[1].Q, atol=1e-12, rtol=0)
-    assert torch.allclose(trajs[0].risk, trajs[1].risk, atol=1e-13, rtol=0)
+        starts.append(overlaps(W, Ws))
+    eps = torch.finfo(torch.float64).eps
+    scale = float(max(Q.abs().max(), M.abs().max(), P.abs().max()))
+    # a Gram matrix of d-vectors: rounding of order d * eps * scale
+    tol = 16 * 500 * eps * scale
+    for name in ("Q", "M", "P"):
+        assert torch.allclose(getattr(starts[0], name), getattr(starts[1], name), atol=tol,
+                              rtol=0), name
 
 
 def test_weights_from_overlaps_exact(seed):
@@ -650,7 +656,7 @@ def test_gap_vs_scale_cells_recompute_alone(seed):
     from mfteach.sgd_odes import gap_vs_scale, ode_vs_sgd
 
     ds = [8, 16, 32]
-    scan = gap_vs_scale("erf", ds, t_max=0.5, n_runs=2, generator=seed)
+    scan = gap_vs_scale("erf", ds, t_max=0.5, n_runs=2, n_save=3, generator=seed)
     i = 2
     sgd, ode = ode_vs_sgd("erf", 2, 1, ds[i], gamma=1.0, t_max=0.5, n_runs=2, n_save=3,
                           generator=spawn_generators(seed, i + 1)[i])

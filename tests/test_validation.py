@@ -272,11 +272,23 @@ def _result(kind: str):
     if kind == "particle_trajectory":
         return lvm.particle_trajectory(6, "mf", steps=4, record_every=2, n_samples=6,
                                        generator=0)
+    if kind == "replicate_sweeps":
+        return lvm.replicate_sweeps([4, 8, 16], "ntk", n_datasets=2, steps=4, n_networks=2,
+                                    n_samples=6, record_every=2, n_test=4, generator=0)
+    if kind == "gap_decomposition":
+        return lvm.gap_decomposition([4, 8, 16], n_datasets=2, steps=4, n_networks=2,
+                                     n_samples=6, record_every=2, n_test=4, generator=0)
     if kind == "ode_vs_sgd":
         return so.ode_vs_sgd("erf", 2, 1, 8, gamma=0.5, t_max=0.2, n_runs=2, n_save=3,
                              dt=0.05, generator=0)
     if kind == "gap_scan":
         return so.gap_vs_scale("erf", [8, 16, 32], t_max=0.2, n_runs=2, generator=0)
+    if kind == "dimension_runs":
+        return so.dimension_independence("erf", [4, 8, 16], gamma=1.0, t_max=2.5, n_runs=2,
+                                         n_replicates=2, generator=0)
+    if kind == "gap_collapse":
+        return so.gap_collapse("erf", [4, 8, 16], [0.25, 0.5, 1.0], t_max=2.5, n_runs=2,
+                               n_replicates=2, generator=0)
     if kind == "noise_floor":
         return so.noise_floor([0.1, 0.2, 0.4], t_max=0.5)
     raise AssertionError(kind)
@@ -481,6 +493,23 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.finite_width.sphere_data": lambda: dict(n=4, d=3),
     "mfteach.finite_width.trained_ensemble": lambda: dict(width=8, n_networks=2, lr=0.5,
                                                           steps=2),
+    "mfteach.finite_width.pushed_cumulants": lambda: dict(
+        readout="gaussian", width=8, lr=0.5, steps=[0, 2], log2_points=8),
+    "mfteach.finite_width.empirical_w2": lambda: dict(mean=0.0, var=1.0),
+    "mfteach.finite_width.two_term_slope": lambda: dict(
+        widths=[8, 16, 32, 64], values=[0.3, 0.2, 0.15, 0.1]),
+    "mfteach.finite_width.trained_distance": lambda: dict(
+        activation="relu", widths=[4, 8], n_networks=8, steps=2, n_train=3, d=2,
+        n_datasets=2, n_floor=2),
+    "mfteach.finite_width.training_cumulants": lambda: dict(
+        activation="erf", widths=[4, 8], n_networks=8, steps=2, n_train=3, d=2),
+    "mfteach.finite_width.plot_training_cumulants": lambda: dict(
+        result=mfteach.finite_width.training_cumulants(
+            "erf", [4, 8], n_networks=8, steps=2, n_train=3, d=2, generator=0)),
+    "mfteach.finite_width.plot_trained_distance": lambda: dict(
+        result=mfteach.finite_width.trained_distance(
+            "relu", [4, 8], n_networks=8, steps=2, n_train=3, d=2, n_datasets=2, n_floor=2,
+            generator=0)),
     "mfteach.finite_width.sample_ntk": lambda: dict(x=_x(2, 3), n_samples=4),
     "mfteach.finite_width.sample_outputs": lambda: dict(x=_x(2, 3), n_samples=4),
     "mfteach.finite_width.plot_cumulant_scaling": lambda: dict(
@@ -492,6 +521,18 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.finite_width.OutputCumulants.kappa": lambda: dict(width=8),
     "mfteach.finite_width.OutputCumulants.skewness": lambda: dict(width=8),
     "mfteach.finite_width.OutputCumulants.excess_kurtosis": lambda: dict(width=8),
+    "mfteach.finite_width.hidden_law_cumulants": lambda: dict(
+        activation="relu", x=_vec(4), hidden="rademacher"),
+    "mfteach.finite_width.ntk_drift_study": lambda: dict(
+        activation="erf", widths=[4, 8, 16], n_datasets=2, n_networks=2, max_steps=4,
+        n_train=3, d=2, record_every=2),
+    "mfteach.finite_width.ntk_drift_dataset": lambda: dict(
+        activation="erf", widths=[4, 8], n_networks=2, max_steps=4, n_train=3, d=2,
+        record_every=2),
+    "mfteach.finite_width.plot_drift_study": lambda: dict(
+        study=mfteach.finite_width.ntk_drift_study(
+            "erf", [4, 8], n_datasets=2, n_networks=2, max_steps=4, n_train=3, d=2,
+            record_every=2, generator=0)),
     # lazy_vs_meanfield
     "mfteach.lazy_vs_meanfield.predicted_slope": lambda: dict(
         quantity="weights", parametrization="ntk"),
@@ -511,9 +552,40 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
         traj=_result("particle_trajectory")),
     "mfteach.lazy_vs_meanfield.plot_training": lambda: dict(
         traj=_result("particle_trajectory")),
+    "mfteach.stats.slope_spread": lambda: dict(fits=[
+        mfteach.stats.SlopeFit(-1.0, 0.1, 0.0, 3), mfteach.stats.SlopeFit(-0.9, 0.1, 0.0, 3)]),
+    "mfteach.stats.SlopeSpread.z_score": lambda: dict(predicted=-1.0),
+    "mfteach.lazy_vs_meanfield.init_network": lambda: dict(
+        d=3, width=8, parametrization="ntk", init="antisymmetric", n_networks=2),
+    "mfteach.lazy_vs_meanfield.function_space_kernel": lambda: dict(
+        model=mfteach.lazy_vs_meanfield.init_network(3, 8, "mf", generator=0), X=_x(4, 3, 0)),
+    "mfteach.lazy_vs_meanfield.dataset_seeds": lambda: dict(n_datasets=3),
+    "mfteach.lazy_vs_meanfield.replicate_sweeps": lambda: dict(
+        widths=[4, 8, 16], parametrization="ntk", n_datasets=2, steps=4, n_networks=2,
+        n_samples=6, record_every=2, n_test=4),
+    "mfteach.lazy_vs_meanfield.gap_decomposition": lambda: dict(
+        widths=[4, 8, 16], n_datasets=2, steps=4, n_networks=2, n_samples=6, record_every=2,
+        n_test=4),
+    "mfteach.lazy_vs_meanfield.plot_slope_spread": lambda: dict(
+        replicates=[_result("replicate_sweeps")], quantity="kernel"),
+    "mfteach.lazy_vs_meanfield.plot_test_loss": lambda: dict(
+        decomposition=_result("gap_decomposition")),
+    "mfteach.lazy_vs_meanfield.SweepReplicates.summary": lambda: dict(digits=2),
+    "mfteach.lazy_vs_meanfield.GapDecomposition.parts": lambda: dict(index=-1),
+    "mfteach.lazy_vs_meanfield.GapDecomposition.summary": lambda: dict(index=-1),
+    "mfteach.lazy_vs_meanfield.GapDecomposition.test_loss": lambda: dict(
+        parametrization="ntk", init="standard"),
     # sgd_odes
     "mfteach.sgd_odes.gap_vs_scale": lambda: dict(activation="erf", ds=[8, 16, 32],
                                                   t_max=0.2, n_runs=2),
+    "mfteach.sgd_odes.dimension_independence": lambda: dict(
+        activation="erf", ds=[4, 8, 16], gamma=1.0, t_max=2.5, n_runs=2, n_replicates=2),
+    "mfteach.sgd_odes.gap_collapse": lambda: dict(
+        activation="erf", ds=[4, 8, 16], gammas=[0.25, 0.5, 1.0], t_max=2.5, n_runs=2,
+        n_replicates=2),
+    "mfteach.sgd_odes.plot_dimension_independence": lambda: dict(
+        runs=_result("dimension_runs")),
+    "mfteach.sgd_odes.plot_gap_collapse": lambda: dict(collapse=_result("gap_collapse")),
     "mfteach.sgd_odes.limits_triangle": lambda: dict(
         activation="erf", p=2, d=8, gamma=0.5, k=1, t_max=0.2, n_runs=2, n_save=3, dt=0.05),
     "mfteach.sgd_odes.mean_field_vs_sgd": lambda: dict(p=8, k=1, d=5, t_max=0.2, n_runs=2,
@@ -702,7 +774,14 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
 INSTANCES: dict[str, Callable[[], Any]] = {
     "mfteach.models.TwoLayer": _model,
     "mfteach.finite_width.OutputCumulants": lambda: _result("output_cumulants"),
+    "mfteach.finite_width.HiddenLawCumulants":
+        lambda: mfteach.finite_width.hidden_law_cumulants("relu", torch.ones(4, dtype=F64),
+                                                          hidden="uniform"),
     "mfteach.lazy_vs_meanfield.WidthSweep": lambda: _result("width_sweep"),
+    "mfteach.lazy_vs_meanfield.SweepReplicates": lambda: _result("replicate_sweeps"),
+    "mfteach.stats.SlopeSpread": lambda: mfteach.stats.slope_spread([
+        mfteach.stats.SlopeFit(-1.0, 0.1, 0.0, 3), mfteach.stats.SlopeFit(-0.9, 0.1, 0.0, 3)]),
+    "mfteach.lazy_vs_meanfield.GapDecomposition": lambda: _result("gap_decomposition"),
     "mfteach.sgd_odes.Solver": lambda: mfteach.sgd_odes.SOLVERS["rk4"],
     "mfteach.finite_width.DeepCumulants": lambda: mfteach.finite_width.deep_cumulants(
         "relu", 2),
@@ -839,7 +918,26 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     # Recording less often than the number of steps records the first and last step only.
     ("mfteach.training.train", "record_every", "huge"): "records steps 0 and `steps` only",
     ("mfteach.finite_width.ntk_drift", "record_every", "huge"): "records first and last",
+    ("mfteach.finite_width.pushed_cumulants", "width", "huge"): "closed form in n",
+    ("mfteach.finite_width.trained_distance", "fit_min_width", "huge"): "no fit (None)",
+    ("mfteach.finite_width.two_term_slope", "widths", "huge element"): "a number to fit",
+    ("mfteach.finite_width.ntk_drift_study", "record_every", "huge"):
+        "one chunk of max_steps: records first and last",
+    ("mfteach.finite_width.ntk_drift_dataset", "record_every", "huge"):
+        "one chunk of max_steps: records first and last",
     ("mfteach.lazy_vs_meanfield.width_sweep", "record_every", "huge"): "records first, last",
+    ("mfteach.lazy_vs_meanfield.replicate_sweeps", "record_every", "huge"):
+        "records first, last",
+    ("mfteach.lazy_vs_meanfield.gap_decomposition", "record_every", "huge"):
+        "records first, last",
+    # A width index counts from the end when negative, like a sequence index.
+    ("mfteach.lazy_vs_meanfield.GapDecomposition.parts", "index", "zero"): "the first width",
+    ("mfteach.lazy_vs_meanfield.GapDecomposition.parts", "index", "negative"):
+        "counts from the end",
+    ("mfteach.lazy_vs_meanfield.GapDecomposition.summary", "index", "zero"):
+        "the first width",
+    ("mfteach.lazy_vs_meanfield.GapDecomposition.summary", "index", "negative"):
+        "counts from the end",
     ("mfteach.lazy_vs_meanfield.particle_trajectory", "record_every", "huge"):
         "records first and last",
     ("mfteach.three_layer.train", "record_every", "huge"): "records steps 0 and `steps` only",
@@ -921,6 +1019,9 @@ STRICT: set[tuple[str, str, str]] = {
     ("mfteach.finite_width.ntk_drift", "widths", "too short"),
     ("mfteach.lazy_vs_meanfield.width_sweep", "widths", "too short"),
     ("mfteach.sgd_odes.gap_vs_scale", "ds", "too short"),
+    ("mfteach.sgd_odes.dimension_independence", "ds", "too short"),
+    ("mfteach.sgd_odes.gap_collapse", "ds", "too short"),
+    ("mfteach.sgd_odes.gap_collapse", "gammas", "too short"),
     ("mfteach.sgd_odes.noise_floor", "gammas", "too short"),
 }
 

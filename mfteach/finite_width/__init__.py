@@ -33,10 +33,19 @@ from ._cumulants import output_cumulants as output_cumulants
 # Edgeworth expansions and distances
 from ._depth import DeepCumulants as DeepCumulants
 from ._depth import deep_cumulants as deep_cumulants
+
+# The drift during the whole training; non-Gaussian hidden weights
+from ._drift_study import DriftDataset as DriftDataset
+from ._drift_study import DriftStudy as DriftStudy
+from ._drift_study import ntk_drift_dataset as ntk_drift_dataset
+from ._drift_study import ntk_drift_study as ntk_drift_study
 from ._edgeworth import edgeworth_cdf as edgeworth_cdf
 from ._edgeworth import edgeworth_density as edgeworth_density
 from ._edgeworth import hermite_e as hermite_e
 from ._edgeworth import ks_distance as ks_distance
+from ._hidden import HIDDEN_KAPPA4 as HIDDEN_KAPPA4
+from ._hidden import HiddenLawCumulants as HiddenLawCumulants
+from ._hidden import hidden_law_cumulants as hidden_law_cumulants
 
 # The tangent kernel at finite width
 from ._ntk import EnsembleVsGP as EnsembleVsGP
@@ -56,6 +65,8 @@ from ._plots import plot_cumulant_scaling as plot_cumulant_scaling
 from ._plots import plot_ensemble_vs_gp as plot_ensemble_vs_gp
 from ._plots import plot_ntk_drift as plot_ntk_drift
 from ._plots import plot_output_law as plot_output_law
+from ._plots_drift import plot_drift_study as plot_drift_study
+from ._sampling import HIDDEN_LAWS as HIDDEN_LAWS
 
 # Sampling random networks
 from ._sampling import READOUTS as READOUTS
@@ -65,7 +76,22 @@ from ._sampling import sample_ntk as sample_ntk
 from ._sampling import sample_outputs as sample_outputs
 from ._sampling import sample_readout as sample_readout
 
+# The law of the trained ensemble
+from ._trained_distance import TrainedDistance as TrainedDistance
+from ._trained_distance import empirical_w2 as empirical_w2
+from ._trained_distance import trained_distance as trained_distance
+from ._trained_distance import two_term_slope as two_term_slope
+from ._training_law import PushedCumulants as PushedCumulants
+from ._training_law import TrainingCumulants as TrainingCumulants
+from ._training_law import pushed_cumulants as pushed_cumulants
+from ._training_law import training_cumulants as training_cumulants
+from ._training_law_plots import plot_trained_distance as plot_trained_distance
+from ._training_law_plots import plot_training_cumulants as plot_training_cumulants
+
 __all__ = [
+    "PushedCumulants", "TrainedDistance", "TrainingCumulants", "empirical_w2",
+    "pushed_cumulants", "trained_distance", "training_cumulants", "plot_trained_distance",
+    "plot_training_cumulants", "two_term_slope",
     "READOUTS", "ReadoutLaw", "readout_law", "sample_ntk", "sample_outputs", "sample_readout",
     "Cumulants", "CumulantScaling", "OutputCumulants", "activation_moment",
     "cumulant_scaling", "fit_weighted_loglog_slope", "fourth_cumulant_tensor",
@@ -75,4 +101,6 @@ __all__ = [
     "gp_prediction", "ntk_drift", "ntk_fluctuations", "ntk_variance_coefficient",
     "sphere_data", "trained_ensemble",
     "plot_cumulant_scaling", "plot_ensemble_vs_gp", "plot_ntk_drift", "plot_output_law",
+    "DriftDataset", "DriftStudy", "ntk_drift_dataset", "ntk_drift_study", "HIDDEN_KAPPA4",
+    "HiddenLawCumulants", "hidden_law_cumulants", "plot_drift_study", "HIDDEN_LAWS",
 ]

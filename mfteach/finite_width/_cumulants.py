@@ -30,7 +30,7 @@ from .._checks import check_choice, check_float, check_int, check_tensor, fail
 from ..activations import Activation, get_activation, resolve_activation
 from ..device import as_generator
 from ..gaussian import MAX_DEGREE, gauss_hermite_expectation_1d, hermite_rule
-from ..stats import SlopeFit, _as_float_array
+from ..stats import SlopeFit, fit_weighted_loglog_slope
 from ._sampling import (
     READOUTS,
     _check_common,
@@ -576,51 +576,6 @@ def fourth_cumulant_tensor(x: Tensor, *, activation: str | Activation,
 # --------------------------------------------------------------------------------------------
 # Scaling with width
 # --------------------------------------------------------------------------------------------
-
-def fit_weighted_loglog_slope(x, y, y_stderr) -> SlopeFit:
-    r"""Weighted least-squares power law :math:`y \propto x^{s}` with propagated errors.
-
-    Fits :math:`\log y = c + s\log x` with weights :math:`1/\sigma_i^2`,
-    :math:`\sigma_i = \mathrm{se}(y_i)/y_i` (delta method). The slope's standard error is the
-    one propagated from the given standard errors, :math:`(\sum_i w_i(\ell_i -
-    \bar\ell_w)^2)^{-1/2}`, so it does not depend on the luck of the residuals; with two points
-    it is still defined. (A candidate for :mod:`mfteach.stats`.)
-
-    Examples
-    --------
-    >>> fit = fit_weighted_loglog_slope([1, 2, 4], [1.0, 0.5, 0.25], [0.01, 0.005, 0.0025])
-    >>> round(fit.slope, 10), round(fit.stderr, 4)
-    (-1.0, 0.0102)
-    """
-    fn = "mfteach.finite_width.fit_weighted_loglog_slope"
-    xa, ya, sa = (_as_float_array(v, name, fn)
-                  for v, name in ((x, "x"), (y, "y"), (y_stderr, "y_stderr")))
-    if xa.size < 2:
-        fail("x", fn, "an array of at least 2 points", xa.tolist())
-    for v, name in ((ya, "y"), (sa, "y_stderr")):
-        if v.size != xa.size:
-            fail(name, fn, f"an array of the same length as x ({xa.size})", v.tolist())
-    if not (np.all(np.isfinite(xa)) and np.all(xa > 0)):
-        fail("x", fn, "finite and positive", xa.tolist())
-    if not (np.all(np.isfinite(ya)) and np.all(ya > 0)):
-        fail("y", fn, "finite and positive", ya.tolist())
-    if not (np.all(np.isfinite(sa)) and np.all(sa > 0)):
-        fail("y_stderr", fn, "finite and positive", sa.tolist())
-    lx, ly = np.log(xa), np.log(ya)
-    w = (ya / sa) ** 2
-    xbar = float((w * lx).sum() / w.sum())
-    ybar = float((w * ly).sum() / w.sum())
-    sxx = float((w * (lx - xbar) ** 2).sum())
-    if not sxx > 0:
-        fail("x", fn, "at least two distinct values", xa.tolist())
-    slope = float((w * (lx - xbar) * (ly - ybar)).sum()) / sxx
-    fit = SlopeFit(slope=slope, stderr=math.sqrt(1.0 / sxx), intercept=ybar - slope * xbar,
-                   n_points=int(xa.size))
-    if not all(math.isfinite(v) for v in (fit.slope, fit.stderr, fit.intercept)):
-        fail("y_stderr", fn, "standard errors whose weights (y / y_stderr)^2 are finite",
-             sa.tolist())
-    return fit
-
 
 @dataclass(frozen=True)
 class CumulantScaling:

@@ -53,6 +53,7 @@ from ._sampling import (
     _check_common,
     _check_sample_budget,
     _check_widths,
+    _draw_readout,
     readout_law,
     sample_ntk,
 )
@@ -548,16 +549,29 @@ def _gp_prediction(X: Tensor, y: Tensor, x_test: Tensor, act: Activation, lr: fl
 
 def trained_ensemble(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str, width: int,
                      n_networks: int, lr: float, steps: int,
-                     generator: int | torch.Generator, progress: bool = False) -> Tensor:
+                     generator: int | torch.Generator, progress: bool = False,
+                     readout: str = "gaussian",
+                     record_steps: Sequence[int] | None = None) -> Tensor:
     r"""Outputs at ``x_test`` of ``n_networks`` width-``width`` networks trained by GD.
 
-    One batched :class:`~mfteach.models.TwoLayer` ensemble (``"ntk"``, Gaussian weights) on
-    the device and dtype of ``X``, trained on the same data with
+    One batched :class:`~mfteach.models.TwoLayer` ensemble (``"ntk"``, Gaussian input
+    weights) on the device and dtype of ``X``, trained on the same data with
     :func:`mfteach.training.train`: no loop over networks.
+
+    Other Parameters
+    ----------------
+    readout : {"gaussian", "rademacher", "exponential"}
+        Law of the initial readout weights :math:`a_i` (:func:`sample_readout`). The default
+        keeps :class:`~mfteach.models.TwoLayer`'s own Gaussian draw (same numbers as
+        before the option existed); another law keeps the same input weights and replaces
+        :math:`a` by a draw of that law from the same generator.
+    record_steps : sequence of int, optional
+        Strictly increasing steps in ``[0, steps]``: return the outputs at each of them,
+        from one training run (GD is continued between records, not restarted).
 
     Returns
     -------
-    Tensor, shape (n_networks, m)
+    Tensor, shape (n_networks, m), or (len(record_steps), n_networks, m)
 
     Raises
     ------
@@ -573,6 +587,10 @@ def trained_ensemble(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str, w
     >>> trained_ensemble(X, y, X[:1], activation="erf", width=32, n_networks=3, lr=0.5,
     ...                  steps=5, generator=1).shape
     torch.Size([3, 1])
+    >>> trained_ensemble(X, y, X[:1], activation="erf", width=32, n_networks=3, lr=0.5,
+    ...                  steps=5, generator=1, readout="rademacher",
+    ...                  record_steps=[0, 2, 5]).shape
+    torch.Size([3, 3, 1])
     """
     fn = "mfteach.finite_width.trained_ensemble"
     check_choice(activation, "activation", fn, ACTIVATIONS)
@@ -582,19 +600,60 @@ def trained_ensemble(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str, w
     lr = _check_lr(lr, fn, X.dtype)
     steps = check_int(steps, "steps", fn, min=0)
     check_bool(progress, "progress", fn)
+    check_choice(readout, "readout", fn, READOUTS)
+    if record_steps is not None:
+        record_steps = _check_record_steps(record_steps, steps, fn)
     _check_train_sizes(fn, width=width, n_networks=n_networks, n_train=X.shape[0],
                        d=X.shape[1], steps=steps, n_widths=0, dt=X.dtype)
+    if record_steps is not None:
+        check_budget("record_steps", fn, record_steps, nbytes=2.0 * len(record_steps)
+                     * n_networks * x_test.shape[0] * X.dtype.itemsize)
     g = _draw_generator(generator, X.device, fn)
     return _trained_ensemble(X, y, x_test, activation, width, n_networks, lr, steps, g,
-                             progress)
+                             progress, readout, record_steps)
 
 
-def _trained_ensemble(X, y, x_test, activation, width, n_networks, lr, steps, g, progress):
-    model = TwoLayer(X.shape[1], width, activation=activation, n_networks=n_networks,
-                     generator=g, device=X.device, dtype=X.dtype)
-    train(model, X, y, lr=lr, steps=steps, record_every=max(steps, 1), progress=progress)
-    with torch.no_grad():
-        return model(x_test)
+def _check_record_steps(record_steps, steps: int, fn: str) -> tuple[int, ...]:
+    rule = f"a non-empty, strictly increasing sequence of ints in [0, steps={steps}]"
+    if isinstance(record_steps, Tensor) and record_steps.ndim == 1 and not (
+            record_steps.dtype.is_floating_point or record_steps.dtype == torch.bool):
+        record_steps = record_steps.tolist()
+    if isinstance(record_steps, (str, bytes)) or not isinstance(record_steps, Sequence):
+        fail("record_steps", fn, rule, record_steps, exc=TypeError)
+    out = tuple(check_int(k, "record_steps", fn, min=0, max=steps) for k in record_steps)
+    if not out or any(b <= a for a, b in zip(out, out[1:])):
+        fail("record_steps", fn, rule, record_steps)
+    return out
+
+
+def _ensemble_model(d: int, activation: str, width: int, n_networks: int, readout: str,
+                    g: torch.Generator, device: torch.device, dtype: torch.dtype) -> TwoLayer:
+    """The initial ensemble: TwoLayer's Gaussian draw, the readout redrawn from ``readout``."""
+    model = TwoLayer(d, width, activation=activation, n_networks=n_networks, generator=g,
+                     device=device, dtype=dtype)
+    if readout == "gaussian":
+        return model
+    a = _draw_readout((n_networks, width), readout, g, g.device, dtype).to(device)
+    return TwoLayer.from_params(model.W.detach(), a, activation=activation)
+
+
+def _trained_ensemble(X, y, x_test, activation, width, n_networks, lr, steps, g, progress,
+                      readout="gaussian", record_steps=None):
+    model = _ensemble_model(X.shape[1], activation, width, n_networks, readout, g, X.device,
+                            X.dtype)
+    if record_steps is None:
+        train(model, X, y, lr=lr, steps=steps, record_every=max(steps, 1), progress=progress)
+        with torch.no_grad():
+            return model(x_test)
+    outs, done = [], 0
+    for k in record_steps:
+        if k > done:  # continue the same GD run up to step k
+            train(model, X, y, lr=lr, steps=k - done, record_every=k - done,
+                  progress=progress)
+            done = k
+        with torch.no_grad():
+            outs.append(model(x_test))
+    return torch.stack(outs)
 
 
 @dataclass(frozen=True)
@@ -611,7 +670,10 @@ class EnsembleVsGP:
         :func:`gp_prediction` at :math:`x_*`.
     w2 : Tensor, shape (W,)
         :math:`W_2` between the Gaussian fitted to the ensemble and the GP law,
-        :math:`\sqrt{(m - m_\infty)^2 + (s - s_\infty)^2}`.
+        :math:`\sqrt{(m - m_\infty)^2 + (s - s_\infty)^2}`: a LOWER bound on the
+        :math:`W_2` between the ensemble's law and the GP law (Gelbrich 1990: any two laws
+        are at least as far apart as the Gaussians with their means and variances). For an
+        upper estimate see :func:`empirical_w2` and :func:`trained_distance`.
     w2_floor : float
         Its size from sampling alone, :math:`s_\infty\sqrt{3/(2M)}` (rms, for M samples).
     ks : Tensor, shape (W,)
@@ -638,11 +700,13 @@ def ensemble_vs_gp(activation: str, widths: Sequence[int], *, n_networks: int = 
                    lr: float = 0.5, steps: int = 200, n_train: int = 8, d: int = 3,
                    generator: int | torch.Generator, dtype: torch.dtype | None = None,
                    device: torch.device | str | None = None,
-                   progress: bool = False) -> EnsembleVsGP:
+                   progress: bool = False, readout: str = "gaussian") -> EnsembleVsGP:
     r"""Compare trained finite-width ensembles with the Gaussian process of the linear flow.
 
     Data: :func:`sphere_data` (``n_train`` points), test point :math:`x_*` a fresh point of
-    the sphere. For each width, :func:`trained_ensemble`; theory :func:`gp_prediction`.
+    the sphere. For each width, :func:`trained_ensemble` (initial readout law ``readout``);
+    theory :func:`gp_prediction`. ``w2`` is the moment-matched distance, a lower bound on the
+    true :math:`W_2` (:class:`EnsembleVsGP`).
 
     Examples
     --------
@@ -659,6 +723,7 @@ def ensemble_vs_gp(activation: str, widths: Sequence[int], *, n_networks: int = 
     lr = check_float(lr, "lr", fn, min=0.0, min_open=True)
     steps = check_int(steps, "steps", fn, min=0)
     check_bool(progress, "progress", fn)
+    check_choice(readout, "readout", fn, READOUTS)
     dev = resolve_device(device, fn)
     dt = resolve_dtype(dtype, fn, default=torch.float64)
     lr = _check_lr(lr, fn, dt)
@@ -673,7 +738,7 @@ def ensemble_vs_gp(activation: str, widths: Sequence[int], *, n_networks: int = 
     outs = []
     for n in widths:
         outs.append(_trained_ensemble(X, y, xs, activation, n, n_networks, lr, steps, g,
-                                      progress)[:, 0])
+                                      progress, readout)[:, 0])
     F = torch.stack(outs).to(torch.float64)  # (W, M)
     M = n_networks
     mean = F.mean(1)

@@ -8,13 +8,15 @@ The network of the chapter is the NTK-parametrized fully connected net of
     f(x) = \frac{1}{\sqrt n}\sum_{i=1}^n a_i\,\phi\big(h^L_i(x)\big),\qquad
     h^1 = \frac{W^1 x}{\sqrt d},\qquad h^{l+1} = \frac{W^{l+1}\phi(h^l)}{\sqrt n},
 
-with i.i.d. :math:`N(0, 1)` hidden weights and i.i.d. readout weights :math:`a_i` of mean 0 and
-variance 1 drawn from one of ``READOUTS``. For one hidden layer (``depth=1``) the output is
+with i.i.d. hidden weights of mean 0 and variance 1 (:math:`N(0, 1)` by default, or one of
+``HIDDEN_LAWS`` in :func:`sample_outputs`) and i.i.d. readout weights :math:`a_i` of mean 0
+and variance 1 drawn from one of ``READOUTS``. For one hidden layer (``depth=1``) the output is
 a sum of :math:`n` i.i.d. terms :math:`Z_i = a_i\phi(u_i)`, where the pre-activations
 :math:`u_i = (w_i\cdot x/\sqrt d)_x` are jointly Gaussian with covariance
 :math:`K^1(x, x') = x\cdot x'/d`. The sampler draws :math:`(a, u)` directly, as an
 :math:`S\times n` matrix per input direction, never the weights :math:`w_i \in \mathbb{R}^d`,
-and never one network at a time. Deeper networks are drawn as batches of weight matrices.
+and never one network at a time (Gaussian hidden weights; other laws draw the first-layer
+weights). Deeper networks are drawn as batches of weight matrices.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from .._checks import check_budget, check_choice, check_int, check_tensor, fail,
 from ..activations import ACTIVATIONS, Activation, get_activation
 from ..device import as_generator, resolve_device, resolve_dtype
 
-__all__ = ["READOUTS", "ReadoutLaw", "readout_law", "sample_readout", "sample_outputs",
-           "sample_ntk"]
+__all__ = ["READOUTS", "HIDDEN_LAWS", "ReadoutLaw", "readout_law", "sample_readout",
+           "sample_outputs", "sample_ntk"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,11 @@ _READOUTS = {
 #: Names of the readout laws: ``"gaussian"``, ``"rademacher"``, ``"exponential"`` (centred).
 READOUTS: tuple[str, ...] = tuple(_READOUTS)
 
+#: Names of the laws of the hidden weights :math:`w_{ij}` (mean 0, variance 1):
+#: ``"gaussian"`` :math:`N(0, 1)`; ``"rademacher"`` :math:`\pm 1` with probability 1/2;
+#: ``"uniform"`` uniform on :math:`[-\sqrt3, \sqrt3]`. Their fourth cumulants are 0, -2, -6/5.
+HIDDEN_LAWS: tuple[str, ...] = ("gaussian", "rademacher", "uniform")
+
 # Elements of the largest intermediate tensor per chunk of networks.
 _BUDGET = {"cpu": 1 << 22, "cuda": 1 << 27}
 
@@ -86,6 +93,18 @@ def _draw_readout(shape: tuple[int, ...], law: str, g: torch.Generator, dev: tor
         bits = torch.randint(0, 2, shape, generator=g, device=dev, dtype=torch.int8)
         return bits.to(dt).mul_(2).sub_(1)
     return torch.empty(shape, device=dev, dtype=dt).exponential_(generator=g).sub_(1)
+
+
+def _draw_hidden(shape: tuple[int, ...], law: str, g: torch.Generator, dev: torch.device,
+                 dt: torch.dtype) -> Tensor:
+    """Hidden weights of one of ``HIDDEN_LAWS`` (mean 0, variance 1)."""
+    if law == "gaussian":
+        return torch.randn(shape, generator=g, device=dev, dtype=dt)
+    if law == "rademacher":
+        bits = torch.randint(0, 2, shape, generator=g, device=dev, dtype=torch.int8)
+        return bits.to(dt).mul_(2).sub_(1)
+    u = torch.rand(shape, generator=g, device=dev, dtype=dt)
+    return u.mul_(2).sub_(1).mul_(math.sqrt(3.0))
 
 
 def sample_readout(shape: tuple[int, ...], law: str = "gaussian", *,
@@ -215,10 +234,24 @@ def _hidden_features(L: Tensor, act: Activation, m: int, width: int, depth: int,
     return act.fn(h)
 
 
+def _hidden_features_law(x: Tensor, act: Activation, m: int, width: int, depth: int,
+                         g: torch.Generator, law: str) -> Tensor:
+    """phi(h^L) for m networks whose hidden weights follow ``law``: shape (m, width, k).
+
+    The first-layer weights are drawn as (m, width, d) matrices (a non-Gaussian law is not
+    fixed by the covariance x.x'/d, so the pre-activations cannot be drawn directly)."""
+    W = _draw_hidden((m, width, x.shape[1]), law, g, x.device, x.dtype)
+    h = W @ x.T / math.sqrt(x.shape[1])  # (m, n, k)
+    for _ in range(depth - 1):
+        W = _draw_hidden((m, width, width), law, g, x.device, x.dtype)
+        h = W @ act.fn(h) / math.sqrt(width)
+    return act.fn(h)
+
+
 def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_samples: int,
                    generator: int | torch.Generator, readout: str = "gaussian", depth: int = 1,
                    device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                   chunk_size: int | None = None) -> Tensor:
+                   chunk_size: int | None = None, hidden: str = "gaussian") -> Tensor:
     r"""Outputs :math:`f(x)` of ``n_samples`` independent random networks of width ``width``.
 
     :math:`f(x) = n^{-1/2}\sum_i a_i\phi(h^L_i(x))` with the architecture of this module's
@@ -243,7 +276,13 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
     Other Parameters
     ----------------
     readout : {"gaussian", "rademacher", "exponential"}
-        Law of :math:`a` (:func:`sample_readout`); hidden weights are always Gaussian.
+        Law of :math:`a` (:func:`sample_readout`).
+    hidden : {"gaussian", "rademacher", "uniform"}
+        Law of every hidden weight (``HIDDEN_LAWS``, mean 0, variance 1). ``"gaussian"``
+        draws the pre-activations directly (cost independent of :math:`d`); the other laws
+        draw the first-layer weights as :math:`S\times n\times d` matrices (cost
+        :math:`\propto d`), since the law of :math:`u = w\cdot x/\sqrt d` is then Gaussian
+        only as :math:`d \to \infty` (:func:`hidden_law_cumulants` gives its exact cumulants).
     depth : int
         Number of hidden layers :math:`L` (the deeper layers are drawn as
         :math:`S\times n\times n` weight matrices, chunked).
@@ -283,7 +322,11 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
     fn = "mfteach.finite_width.sample_outputs"
     x, act, width, n_samples, depth, chunk_size, dev, dt = _check_common(
         fn, x, activation, width, n_samples, readout, depth, chunk_size, device, dtype)
+    check_choice(hidden, "hidden", fn, HIDDEN_LAWS)
     k = x.shape[0]
+    if hidden != "gaussian":
+        return _sample_outputs_law(fn, x, act, width, n_samples, generator, readout, depth,
+                                   chunk_size, hidden, dev, dt)
     per_net = width * (k + min(k, x.shape[1]) + (width if depth > 1 else 0))
     _check_sample_budget(fn, n_out=k, per_network=per_net, width=width, n_samples=n_samples,
                          chunk_size=chunk_size, depth=depth, dt=dt, dev=dev)
@@ -300,6 +343,24 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
                 out[start:start + m, 0] = (a[:, 0] * feats[..., 0]).sum(1) / math.sqrt(width)
             else:
                 out[start:start + m] = (a @ feats).squeeze(1) / math.sqrt(width)
+            start += m
+    return out
+
+
+def _sample_outputs_law(fn, x, act, width, n_samples, generator, readout, depth, chunk_size,
+                        hidden, dev, dt) -> Tensor:
+    k, d = x.shape
+    per_net = width * (k + d + (width if depth > 1 else 0))
+    _check_sample_budget(fn, n_out=k, per_network=per_net, width=width, n_samples=n_samples,
+                         chunk_size=chunk_size, depth=depth, dt=dt, dev=dev)
+    g = as_generator(generator, dev, fn)
+    out = torch.empty(n_samples, k, dtype=dt, device=dev)
+    start = 0
+    with torch.no_grad():
+        for m in _chunks(n_samples, per_net, chunk_size, dev):
+            a = _draw_readout((m, 1, width), readout, g, dev, dt)
+            feats = _hidden_features_law(x, act, m, width, depth, g, hidden)  # (m, n, k)
+            out[start:start + m] = (a @ feats).squeeze(1) / math.sqrt(width)
             start += m
     return out
 

@@ -18,6 +18,9 @@ learning rate :math:`\gamma`; time :math:`t = \nu\gamma/(pd)`. Activations ``"er
   :func:`noise_floor`, :func:`limits_triangle`.
 * Batched one-pass SGD: :func:`init_weights`, :func:`weights_from_overlaps`,
   :func:`simulate_sgd`.
+* Scaling with :math:`\sqrt{\gamma/(pd)}`: :func:`dimension_independence`,
+  :func:`gap_collapse` (from :func:`default_overlaps`), :func:`plot_dimension_independence`,
+  :func:`plot_gap_collapse`.
 """
 
 # Experiments of the chapter; overlaps and initialisation
@@ -45,6 +48,8 @@ from ._plots import plot_cosines as plot_cosines
 from ._plots import plot_gap_scaling as plot_gap_scaling
 from ._plots import plot_noise_floor as plot_noise_floor
 from ._plots import plot_risk_curves as plot_risk_curves
+from ._plots_scaling import plot_dimension_independence as plot_dimension_independence
+from ._plots_scaling import plot_gap_collapse as plot_gap_collapse
 
 # Risk and drift terms
 from ._rhs import ACTIVATIONS as ACTIVATIONS
@@ -58,6 +63,13 @@ from ._rhs import population_risk as population_risk
 from ._rhs import psi_samples as psi_samples
 from ._rhs import psi_terms as psi_terms
 from ._rhs import xi_quadrature as xi_quadrature
+
+# Scaling experiments: dimension independence, the gap's collapse on gamma/(pd)
+from ._scaling import DimensionRuns as DimensionRuns
+from ._scaling import GapCollapse as GapCollapse
+from ._scaling import default_overlaps as default_overlaps
+from ._scaling import dimension_independence as dimension_independence
+from ._scaling import gap_collapse as gap_collapse
 
 # Simulation
 from ._simulate import SIM_METHODS as SIM_METHODS
@@ -82,4 +94,6 @@ __all__ = [
     "psi_samples", "psi_terms",
     "simulate_sgd", "solve_mf_ode", "solve_ode", "teacher_cosines", "weights_from_overlaps",
     "xi_quadrature",
+    "DimensionRuns", "GapCollapse", "default_overlaps", "dimension_independence",
+    "gap_collapse", "plot_dimension_independence", "plot_gap_collapse",
 ]

@@ -206,6 +206,7 @@ class GapScan:
 
 def gap_vs_scale(activation: str, ds: Sequence[int], *, p: int = 2, k: int = 1,
                  gamma: float = 1.0, t_max: float = 2.0, n_runs: int = 24,
+                 n_save: int | None = None,
                  generator: int | torch.Generator = 0) -> GapScan:
     r"""Measure how the SGD-ODE gap shrinks as :math:`d` grows (Thm 1 of the paper).
 
@@ -216,8 +217,12 @@ def gap_vs_scale(activation: str, ds: Sequence[int], *, p: int = 2, k: int = 1,
         At least three distinct input dimensions (a fitted slope needs three points for its
         standard error), each ``>= k``.
     p, k, gamma, t_max, n_runs : keyword-only
-        As in :func:`ode_vs_sgd` (three saved times, so ``t_max/2`` must be at least half an
-        SGD step in every dimension).
+        As in :func:`ode_vs_sgd`.
+    n_save : int, keyword-only, optional
+        Equispaced recorded times (``>= 2``) over which the gap's :math:`\max_t` is taken;
+        the first, ``t_max/(n_save - 1)``, must be at least half an SGD step in every
+        dimension. Default: a dense grid, ``min(21, 1 + floor(t_max p min(ds) / gamma))``
+        (21 times, or one per SGD step of the smallest dimension when it takes fewer steps).
     generator : int or torch.Generator, keyword-only
         Dimension ``ds[i]`` runs :func:`ode_vs_sgd` with ``generator=spawn_generators(
         generator, i + 1)[i]``: any one dimension can be recomputed alone.
@@ -248,14 +253,20 @@ def gap_vs_scale(activation: str, ds: Sequence[int], *, p: int = 2, k: int = 1,
     n_runs = check_int(n_runs, "n_runs", fn, min=1)
     if k > min(ds):
         fail("k", fn, f"<= min(ds) = {min(ds)} (orthogonal teachers)", k)
+    if n_save is None:
+        gamma = check_float(gamma, "gamma", fn, min=0.0, min_open=True)
+        t_max = check_float(t_max, "t_max", fn, min=0.0, min_open=True)
+        steps_min = t_max * p * min(ds) / gamma  # steps of the smallest dimension
+        n_save = 21 if not steps_min < 20 else max(2, 1 + int(steps_min))
+    n_save = check_int(n_save, "n_save", fn, min=2)
     for d in sorted(ds, reverse=True):  # the largest d first: it sets memory and steps
-        gamma, t_max = _check_sgd_run(fn, p, k, d, n_runs, gamma, t_max, 3, d_name="ds")
+        gamma, t_max = _check_sgd_run(fn, p, k, d, n_runs, gamma, t_max, n_save, d_name="ds")
     check_budget("ds", fn, ds, steps=t_max * p * sum(ds) / gamma)
     children = spawn_generators(generator, len(ds), fn=fn)
     eps, rms = [], []
     for d, child in zip(ds, children):
         g, sgd_stream = _streams(child, fn)
-        sgd, ode = _ode_vs_sgd(activation, p, k, d, gamma, 0.0, t_max, n_runs, 3, 0.05,
+        sgd, ode = _ode_vs_sgd(activation, p, k, d, gamma, 0.0, t_max, n_runs, n_save, 0.05,
                                "high_d", g, sgd_stream)
         err = (sgd.M - ode.M).abs().amax(dim=(-1, -2, -3))
         eps.append(math.sqrt(gamma / (p * d)))
