@@ -205,9 +205,9 @@ def fit_weighted_loglog_slope(x, y, y_stderr) -> SlopeFit:
 class SlopeSpread:
     r"""One exponent measured on several independent data sets (or initialisations).
 
-    The number a chapter interprets is :attr:`mean` :math:`\pm` :attr:`stderr`, the standard
-    error over the ``n`` replicates, :math:`s/\sqrt n`; :attr:`sd` is their sample standard
-    deviation (how far one data set's slope may fall from another's) and :attr:`fit_stderr`
+    The number a chapter interprets is ``mean`` :math:`\pm` ``stderr``, the standard
+    error over the ``n`` replicates, :math:`s/\sqrt n`; ``sd`` is their sample standard
+    deviation (how far one data set's slope may fall from another's) and ``fit_stderr``
     the mean of the per-replicate fit errors (what one data set alone would have claimed).
 
     Attributes
@@ -231,7 +231,7 @@ class SlopeSpread:
                 f"(sd {self.sd:.3f})")
 
     def z_score(self, predicted: float) -> float:
-        """Distance of :attr:`mean` from ``predicted`` in units of :attr:`stderr`."""
+        """Distance of ``mean`` from ``predicted`` in units of ``stderr``."""
         predicted = check_float(predicted, "predicted", "mfteach.stats.SlopeSpread.z_score")
         return (self.mean - predicted) / self.stderr if self.stderr > 0 else (
             0.0 if self.mean == predicted else math.copysign(math.inf, self.mean - predicted))

@@ -80,7 +80,7 @@ class DriftDataset:
 
     @property
     def steps_to_threshold(self) -> Tensor:
-        """:attr:`threshold_step` as float64, ``inf`` where the threshold was not reached."""
+        """``threshold_step`` as float64, ``inf`` where the threshold was not reached."""
         s = self.threshold_step.to(torch.float64)
         return torch.where(self.reached, s, torch.full_like(s, math.inf))
 

@@ -191,7 +191,7 @@ def pushed_cumulants(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str | 
     r"""Cumulants of :math:`f_k(x_*)` predicted by pushing the finite-width :math:`f_0`
     through the infinite-width linear flow (eq. pushed-cumulants of this module).
 
-Deterministic: :math:`B_k` by iterating the linear GD recursion; the variance exactly,
+    Deterministic: :math:`B_k` by iterating the linear GD recursion; the variance exactly,
     :math:`v^\top Kv` with the NNGP :math:`K` (:func:`mfteach.kernels.nngp`); the moments
     :math:`\mathbb{E}g_v^3, \mathbb{E}g_v^4` (a :math:`(N+m)`-point contraction, with no
     closed form for ReLU) by randomized quasi-Monte Carlo in the span of

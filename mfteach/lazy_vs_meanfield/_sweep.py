@@ -260,7 +260,7 @@ class WidthSweep:
         Learning rate :math:`\eta` in the theory's units.
     steps : int
     init : str
-        ``"standard"`` or ``"antisymmetric"`` (:data:`INITS`).
+        ``"standard"`` or ``"antisymmetric"`` (``mfteach.lazy_vs_meanfield.INITS``).
     """
 
     parametrization: str
