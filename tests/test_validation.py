@@ -291,6 +291,11 @@ def _result(kind: str):
                                n_replicates=2, generator=0)
     if kind == "noise_floor":
         return so.noise_floor([0.1, 0.2, 0.4], t_max=0.5)
+    if kind == "noise_floor_grid":
+        return so.noise_floor_grid([0.1], [0.01], [1])
+    if kind == "noise_floor_sgd":
+        return so.noise_floor_sgd(2, 8, gamma=0.5, delta=0.5, n_runs=2, t_burn=0.5,
+                                  t_max=1.0, generator=0)
     raise AssertionError(kind)
 
 
@@ -586,6 +591,14 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.sgd_odes.plot_dimension_independence": lambda: dict(
         runs=_result("dimension_runs")),
     "mfteach.sgd_odes.plot_gap_collapse": lambda: dict(collapse=_result("gap_collapse")),
+    "mfteach.sgd_odes.noise_floor_theory": lambda: dict(K=2, gamma=0.1, delta=0.01),
+    "mfteach.sgd_odes.linearised_floor": lambda: dict(K=2, gamma=0.1, delta=0.01,
+                                                      P=torch.eye(2, dtype=torch.float64)),
+    "mfteach.sgd_odes.noise_floor_grid": lambda: dict(gammas=[0.1], deltas=[0.01], Ks=[1]),
+    "mfteach.sgd_odes.noise_floor_sgd": lambda: dict(K=2, d=8, gamma=0.5, delta=0.5,
+                                                     n_runs=2, t_burn=0.5, t_max=1.0),
+    "mfteach.sgd_odes.plot_noise_floor_theory": lambda: dict(
+        grid=_result("noise_floor_grid"), sgd=[_result("noise_floor_sgd")]),
     "mfteach.sgd_odes.limits_triangle": lambda: dict(
         activation="erf", p=2, d=8, gamma=0.5, k=1, t_max=0.2, n_runs=2, n_save=3, dt=0.05),
     "mfteach.sgd_odes.mean_field_vs_sgd": lambda: dict(p=8, k=1, d=5, t_max=0.2, n_runs=2,
@@ -919,6 +932,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("mfteach.training.train", "record_every", "huge"): "records steps 0 and `steps` only",
     ("mfteach.finite_width.ntk_drift", "record_every", "huge"): "records first and last",
     ("mfteach.finite_width.pushed_cumulants", "width", "huge"): "closed form in n",
+    ("mfteach.sgd_odes.noise_floor_theory", "K", "huge"): "closed form in K",
     ("mfteach.finite_width.trained_distance", "fit_min_width", "huge"): "no fit (None)",
     ("mfteach.finite_width.two_term_slope", "widths", "huge element"): "a number to fit",
     ("mfteach.finite_width.ntk_drift_study", "record_every", "huge"):

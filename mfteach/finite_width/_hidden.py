@@ -145,8 +145,8 @@ def hidden_law_cumulants(activation: str | Activation, x: Tensor, *,
     input, for i.i.d. hidden weights of a given law.
 
     As :func:`output_cumulants`, with :math:`\mathbb{E}\phi(u)^m` under the exact law of
-    :math:`u = w\cdot x/\sqrt d` (derivation in the module docstring of ``mfteach/finite_width/_hidden.py``): exact enumeration
-    for Rademacher weights, B-spline density and Gauss-Legendre quadrature for uniform
+    :math:`u = w\cdot x/\sqrt d` (derived in this module's docstring): exact
+    enumeration for Rademacher weights, B-spline density and Gauss-Legendre quadrature for uniform
     weights, :func:`output_cumulants` (:math:`q = |x|^2/d`) for Gaussian weights.
 
     Parameters

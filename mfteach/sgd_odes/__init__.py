@@ -21,6 +21,9 @@ learning rate :math:`\gamma`; time :math:`t = \nu\gamma/(pd)`. Activations ``"er
 * Scaling with :math:`\sqrt{\gamma/(pd)}`: :func:`dimension_independence`,
   :func:`gap_collapse` (from :func:`default_overlaps`), :func:`plot_dimension_independence`,
   :func:`plot_gap_collapse`.
+* The noise floor in closed form: :func:`noise_floor_theory` (checked by
+  :func:`linearised_floor`), against the ODE's stationary point (:func:`noise_floor_grid`)
+  and SGD (:func:`noise_floor_sgd`); :func:`plot_noise_floor_theory`.
 """
 
 # Experiments of the chapter; overlaps and initialisation
@@ -34,6 +37,15 @@ from ._experiments import noise_floor as noise_floor
 from ._experiments import ode_vs_sgd as ode_vs_sgd
 from ._experiments import perpendicular_q as perpendicular_q
 from ._experiments import specialization as specialization
+
+# The noise floor at the teacher: closed form, the ODE's stationary point, SGD
+from ._floor import NoiseFloorGrid as NoiseFloorGrid
+from ._floor import NoiseFloorSGD as NoiseFloorSGD
+from ._floor import linearised_floor as linearised_floor
+from ._floor import noise_floor_grid as noise_floor_grid
+from ._floor import noise_floor_sgd as noise_floor_sgd
+from ._floor import noise_floor_theory as noise_floor_theory
+from ._floor import plot_noise_floor_theory as plot_noise_floor_theory
 from ._overlaps import Overlaps as Overlaps
 from ._overlaps import init_weights as init_weights
 from ._overlaps import omega as omega
@@ -96,4 +108,6 @@ __all__ = [
     "xi_quadrature",
     "DimensionRuns", "GapCollapse", "default_overlaps", "dimension_independence",
     "gap_collapse", "plot_dimension_independence", "plot_gap_collapse",
+    "NoiseFloorGrid", "NoiseFloorSGD", "linearised_floor", "noise_floor_grid",
+    "noise_floor_sgd", "noise_floor_theory", "plot_noise_floor_theory",
 ]
