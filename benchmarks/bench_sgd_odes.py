@@ -30,7 +30,7 @@ def sgd_rate(method: str, n_runs: int, steps: int, *, d: int = 1000, p: int = 4,
     W, Ws = init_weights(p, k, d, n_runs=n_runs, generator=0, device=device, dtype=dtype)
     gamma = 1.0
     t_max = steps * gamma / (p * d)
-    kw = dict(activation="erf", gamma=gamma, times=[0.0, t_max], generator=1, method=method)
+    kw = dict(activation="erf_sqrt2", gamma=gamma, times=[0.0, t_max], generator=1, method=method)
     simulate_sgd(W, Ws, **{**kw, "times": [0.0, min(t_max, 64 * gamma / (p * d))]})  # warm-up
     best = float("inf")
     for _ in range(repeats):
@@ -45,10 +45,10 @@ def sgd_rate(method: str, n_runs: int, steps: int, *, d: int = 1000, p: int = 4,
 def rhs_seconds(p: int = 10, k: int = 2, n: int = 5) -> float:
     W, Ws = init_weights(p, k, 100, generator=0)
     o = overlaps(W, Ws)
-    ode_rhs(o.Q, o.M, o.P, activation="erf", gamma=0.5, delta=0.01)
+    ode_rhs(o.Q, o.M, o.P, activation="erf_sqrt2", gamma=0.5, delta=0.01)
     t0 = time.perf_counter()
     for _ in range(n):
-        ode_rhs(o.Q, o.M, o.P, activation="erf", gamma=0.5, delta=0.01)
+        ode_rhs(o.Q, o.M, o.P, activation="erf_sqrt2", gamma=0.5, delta=0.01)
     return (time.perf_counter() - t0) / n
 
 

@@ -57,7 +57,7 @@ def sample_preactivations(Q, M, P, n, seed):
     return z[:, :p], z[:, p:], noise
 
 
-ACT = {"erf": lambda u: torch.erf(u / math.sqrt(2)), "square": lambda u: u * u}
+ACT = {"erf_sqrt2": lambda u: torch.erf(u / math.sqrt(2)), "square": lambda u: u * u}
 
 
 # ------------------------------------------------------------------------------------------
@@ -67,11 +67,12 @@ ACT = {"erf": lambda u: torch.erf(u / math.sqrt(2)), "square": lambda u: u * u}
 @pytest.mark.parametrize("p,k", [(1, 1), (3, 2), (8, 4)])
 def test_erf_risk_at_zero_overlap(p, k):
     I = lambda n: torch.eye(n, dtype=F64)  # noqa: E731
-    r = population_risk(I(p), torch.zeros(p, k, dtype=F64), I(k), activation="erf", delta=0.2)
+    r = population_risk(I(p), torch.zeros(p, k, dtype=F64), I(k), activation="erf_sqrt2",
+                        delta=0.2)
     assert abs(float(r) - ((1 / k + 1 / p) / 6 + 0.1)) < 1e-14
 
 
-@pytest.mark.parametrize("activation", ["erf", "square"])
+@pytest.mark.parametrize("activation", ["erf_sqrt2", "square"])
 def test_risk_vs_monte_carlo(activation, seed):
     Q, M, P = random_overlaps(3, 2, seed)
     delta = 0.3
@@ -95,7 +96,7 @@ def test_square_risk_matches_paper_formula(seed):
 # Drift terms: closed forms vs Monte Carlo, square vs the paper's expansion
 # ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("activation", ["erf", "square"])
+@pytest.mark.parametrize("activation", ["erf_sqrt2", "square"])
 def test_psi_vs_monte_carlo(activation, seed):
     Q, M, P = random_overlaps(3, 2, seed)
     closed = psi_terms(Q, M, P, activation=activation, delta=0.25)
@@ -109,8 +110,8 @@ def test_psi_vs_monte_carlo(activation, seed):
 def test_psi_monte_carlo_detects_wrong_formula(seed):
     """The MC check has power: a factor-2 slip in Psi^M is caught."""
     Q, M, P = random_overlaps(3, 2, seed)
-    closed = psi_terms(Q, M, P, activation="erf")
-    mc = psi_samples(Q, M, P, activation="erf", n_samples=200_000, generator=seed)
+    closed = psi_terms(Q, M, P, activation="erf_sqrt2")
+    mc = psi_samples(Q, M, P, activation="erf_sqrt2", n_samples=200_000, generator=seed)
     with pytest.raises(AssertionError):
         assert_mc_close(mc.M, 2 * closed.M)
 
@@ -134,13 +135,13 @@ def test_square_drift_matches_paper_expansion(seed):
 
 def test_ode_rhs_regimes(seed):
     Q, M, P = random_overlaps(3, 2, seed)
-    psi = psi_terms(Q, M, P, activation="erf", delta=0.1)
-    dQ, dM = ode_rhs(Q, M, P, activation="erf", gamma=0.6, delta=0.1)
+    psi = psi_terms(Q, M, P, activation="erf_sqrt2", delta=0.1)
+    dQ, dM = ode_rhs(Q, M, P, activation="erf_sqrt2", gamma=0.6, delta=0.1)
     assert torch.allclose(dQ, psi.GF + 0.2 * psi.var, atol=1e-14)
     assert torch.allclose(dM, psi.M, atol=1e-14)
-    dQ, _ = ode_rhs(Q, M, P, activation="erf", gamma=0.6, delta=0.1, regime="gf")
+    dQ, _ = ode_rhs(Q, M, P, activation="erf_sqrt2", gamma=0.6, delta=0.1, regime="gf")
     assert torch.allclose(dQ, psi.GF, atol=1e-14)
-    dQ, _ = ode_rhs(Q, M, P, activation="erf", gamma=0.6, delta=0.1, regime="gf_noise")
+    dQ, _ = ode_rhs(Q, M, P, activation="erf_sqrt2", gamma=0.6, delta=0.1, regime="gf_noise")
     assert torch.allclose(dQ, psi.GF + 0.2 * psi.noise, atol=1e-14)
 
 
@@ -148,9 +149,9 @@ def test_rhs_is_batched(seed):
     """Leading axes are independent: a batch equals the stacked single evaluations."""
     qs = [random_overlaps(3, 2, seed + i) for i in range(3)]
     Q, M, P = (torch.stack(x) for x in zip(*qs))
-    dQ, dM = ode_rhs(Q, M, P, activation="erf", gamma=0.5, delta=0.1)
+    dQ, dM = ode_rhs(Q, M, P, activation="erf_sqrt2", gamma=0.5, delta=0.1)
     for i, (q, m, pp) in enumerate(qs):
-        dq, dm = ode_rhs(q, m, pp, activation="erf", gamma=0.5, delta=0.1)
+        dq, dm = ode_rhs(q, m, pp, activation="erf_sqrt2", gamma=0.5, delta=0.1)
         assert torch.allclose(dQ[i], dq, atol=1e-14) and torch.allclose(dM[i], dm, atol=1e-14)
 
 
@@ -161,9 +162,9 @@ def test_rhs_is_batched(seed):
 @pytest.mark.parametrize("K", [2, 3, 4])
 def test_plateau_is_fixed_point_with_closed_form_risk(K):
     o = plateau_overlaps(K)
-    dQ, dM = ode_rhs(o.Q, o.M, o.P, activation="erf", gamma=0.0, regime="gf")
+    dQ, dM = ode_rhs(o.Q, o.M, o.P, activation="erf_sqrt2", gamma=0.0, regime="gf")
     assert float(dQ.abs().max()) < 1e-13 and float(dM.abs().max()) < 1e-13
-    r = population_risk(o.Q, o.M, o.P, activation="erf")
+    r = population_risk(o.Q, o.M, o.P, activation="erf_sqrt2")
     assert abs(float(r) - plateau_risk(K)) < 1e-14
     if K == 2:
         assert abs(plateau_risk(2) - 0.0029027) < 5e-8
@@ -173,7 +174,7 @@ def test_plateau_perturbation_is_not_fixed():
     """Control: moving off the symmetric point (consistently: a student moved along a
     teacher, so that Omega stays PSD) gives a non-zero drift."""
     o = near_plateau(2, perturbation=1e-3)
-    dQ, dM = ode_rhs(o.Q, o.M, o.P, activation="erf", gamma=0.0, regime="gf")
+    dQ, dM = ode_rhs(o.Q, o.M, o.P, activation="erf_sqrt2", gamma=0.0, regime="gf")
     assert float(dM.abs().max()) > 1e-5
 
 
@@ -198,7 +199,7 @@ def test_solver_order(name, seed):
 # SGD simulator
 # ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("activation", ["erf", "square"])
+@pytest.mark.parametrize("activation", ["erf_sqrt2", "square"])
 def test_block_equals_naive(activation, seed):
     W, Ws = init_weights(3, 2, 40, n_runs=3, generator=seed)
     kw = dict(activation=activation, gamma=0.4, delta=0.1, t_max=1.0, n_save=3,
@@ -212,7 +213,7 @@ def test_simulator_one_step_matches_autograd(seed):
     """One step of simulate_sgd is SGD on 0.5 (f - y)^2 with step gamma (autograd oracle)."""
     p, k, d, gamma = 3, 2, 7, 0.7
     W, Ws = init_weights(p, k, d, generator=seed)
-    tr = simulate_sgd(W, Ws, activation="erf", gamma=gamma, times=[0.0, gamma / (p * d)],
+    tr = simulate_sgd(W, Ws, activation="erf_sqrt2", gamma=gamma, times=[0.0, gamma / (p * d)],
                       generator=seed + 1)
     g = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(1, 1, d, generator=g, dtype=F64)[0, 0] / math.sqrt(d)
@@ -229,9 +230,9 @@ def test_ode_vs_sgd_within_sqrt_gamma_over_pd(seed):
     p, k, d, gamma, n_runs = 3, 2, 200, 0.5, 24
     W, Ws = init_weights(p, k, d, n_runs=n_runs, generator=seed)
     o = overlaps(W, Ws)
-    sgd = simulate_sgd(W, Ws, activation="erf", gamma=gamma, delta=0.01, t_max=2.0,
+    sgd = simulate_sgd(W, Ws, activation="erf_sqrt2", gamma=gamma, delta=0.01, t_max=2.0,
                        n_save=4, generator=seed + 1)
-    ode = solve_ode(o.Q, o.M, o.P, activation="erf", gamma=gamma, delta=0.01, t_max=2.0,
+    ode = solve_ode(o.Q, o.M, o.P, activation="erf_sqrt2", gamma=gamma, delta=0.01, t_max=2.0,
                     n_save=4, dt=0.05)
     eps = math.sqrt(gamma / (p * d))
     diff = sgd.risk - ode.risk  # (runs, T)
@@ -249,9 +250,9 @@ def test_sgd_error_scales_like_sqrt_gamma_over_pd(seed):
     for i, d in enumerate(ds):
         W, Ws = init_weights(p, k, d, n_runs=n_runs, generator=seed + i)
         o = overlaps(W, Ws)
-        sgd = simulate_sgd(W, Ws, activation="erf", gamma=gamma, t_max=2.0, n_save=3,
+        sgd = simulate_sgd(W, Ws, activation="erf_sqrt2", gamma=gamma, t_max=2.0, n_save=3,
                            generator=seed + 100 + i)
-        ode = solve_ode(o.Q, o.M, o.P, activation="erf", gamma=gamma, t_max=2.0, n_save=3,
+        ode = solve_ode(o.Q, o.M, o.P, activation="erf_sqrt2", gamma=gamma, t_max=2.0, n_save=3,
                         dt=0.05)
         err = (sgd.M - ode.M).abs().amax(dim=(-1, -2, -3))
         eps.append(math.sqrt(gamma / (p * d)))
@@ -337,9 +338,9 @@ def test_erf_mf_highd_consistent_with_full_ode(seed):
     M = 0.4 * torch.randn(p, k, generator=g, dtype=F64)
     q = torch.rand(p, generator=g, dtype=F64) + 0.3
     P = torch.eye(k, dtype=F64)
-    dM, dq = mf_rhs(M, q, P, activation="erf")
+    dM, dq = mf_rhs(M, q, P, activation="erf_sqrt2")
     Q = M @ M.T + torch.diag(q)
-    dQf, dMf = ode_rhs(Q, M, P, activation="erf", gamma=0.0, regime="gf")
+    dQf, dMf = ode_rhs(Q, M, P, activation="erf_sqrt2", gamma=0.0, regime="gf")
     dQperp = dQf - dMf @ M.T - M @ dMf.T
     assert torch.allclose(dM, dMf, atol=1e-13)
     assert torch.allclose(dq, torch.diagonal(dQperp), atol=1e-13)
@@ -352,19 +353,19 @@ def test_erf_mf_xi_average_vs_monte_carlo(seed):
     M = 0.5 * torch.randn(p, k, generator=g, dtype=F64)
     q = torch.rand(p, generator=g, dtype=F64) + 0.5
     P = torch.eye(k, dtype=F64)
-    dM, dq = mf_rhs(M, q, P, activation="erf", d=d)
+    dM, dq = mf_rhs(M, q, P, activation="erf_sqrt2", d=d)
     G = torch.randn(n, p, d - k, generator=g, dtype=F64)
     G = G / G.norm(dim=-1, keepdim=True)
     Xi = G @ G.mT
     sq = q.sqrt()
     Qt = M @ M.T + sq[:, None] * Xi * sq[None, :]
-    dQs, dMs = ode_rhs(Qt, M.expand(n, p, k), P.expand(n, k, k), activation="erf", gamma=0.0,
+    dQs, dMs = ode_rhs(Qt, M.expand(n, p, k), P.expand(n, k, k), activation="erf_sqrt2", gamma=0.0,
                        regime="gf")
     dqs = torch.diagonal(dQs - dMs @ M.T - M @ dMs.mT, dim1=-2, dim2=-1)
     assert_mc_close(torch.cat([dMs.reshape(n, -1), dqs], 1), torch.cat([dM.reshape(-1), dq]))
-    r = mf_risk(M, q, P, activation="erf", d=d)
+    r = mf_risk(M, q, P, activation="erf_sqrt2", d=d)
     assert_mc_close(population_risk(Qt, M.expand(n, p, k), P.expand(n, k, k),
-                                    activation="erf"), r)
+                                    activation="erf_sqrt2"), r)
 
 
 def test_mean_field_ode_vs_sgd_large_p(seed):
@@ -395,30 +396,30 @@ def test_validation_errors():
     with pytest.raises(ValueError, match="'activation' parameter"):
         population_risk(I, M, P, activation="relu")
     with pytest.raises(ValueError, match="'gamma' parameter"):
-        ode_rhs(I, M, P, activation="erf", gamma=-1.0)
+        ode_rhs(I, M, P, activation="erf_sqrt2", gamma=-1.0)
     with pytest.raises(ValueError, match="'regime' parameter"):
-        ode_rhs(I, M, P, activation="erf", gamma=1.0, regime="lazy")
+        ode_rhs(I, M, P, activation="erf_sqrt2", gamma=1.0, regime="lazy")
     with pytest.raises(ValueError, match="'M' parameter"):
-        population_risk(I, torch.zeros(3, 1, dtype=F64), P, activation="erf")
+        population_risk(I, torch.zeros(3, 1, dtype=F64), P, activation="erf_sqrt2")
     with pytest.raises(ValueError, match="'solver' parameter"):
-        solve_ode(I, M, P, activation="erf", t_max=1.0, solver="rk45")
+        solve_ode(I, M, P, activation="erf_sqrt2", t_max=1.0, solver="rk45")
     with pytest.raises(ValueError, match="'dt' parameter"):
-        solve_ode(I, M, P, activation="erf", t_max=1.0, dt=0.0)
+        solve_ode(I, M, P, activation="erf_sqrt2", t_max=1.0, dt=0.0)
     with pytest.raises(TypeError, match="'t_max' parameter"):
-        solve_ode(I, M, P, activation="erf")
+        solve_ode(I, M, P, activation="erf_sqrt2")
     with pytest.raises(ValueError, match="'times' parameter"):
-        solve_ode(I, M, P, activation="erf", times=[0.0, 2.0, 1.0])
+        solve_ode(I, M, P, activation="erf_sqrt2", times=[0.0, 2.0, 1.0])
     with pytest.raises(ValueError, match="'d' parameter"):
-        mf_rhs(M, torch.ones(2, dtype=F64), P, activation="erf", d=2)
+        mf_rhs(M, torch.ones(2, dtype=F64), P, activation="erf_sqrt2", d=2)
     W, Ws = init_weights(2, 1, 5, generator=0)
     with pytest.raises(ValueError, match="'gamma' parameter"):
-        simulate_sgd(W, Ws, activation="erf", gamma=0.0, t_max=1.0, generator=0)
+        simulate_sgd(W, Ws, activation="erf_sqrt2", gamma=0.0, t_max=1.0, generator=0)
     with pytest.raises(TypeError, match="'generator' parameter"):
-        simulate_sgd(W, Ws, activation="erf", gamma=1.0, t_max=1.0, generator=None)
+        simulate_sgd(W, Ws, activation="erf_sqrt2", gamma=1.0, t_max=1.0, generator=None)
     with pytest.raises(ValueError, match="'times' parameter"):
-        simulate_sgd(W, Ws, activation="erf", gamma=1.0, times=[0.5, 1.0], generator=0)
+        simulate_sgd(W, Ws, activation="erf_sqrt2", gamma=1.0, times=[0.5, 1.0], generator=0)
     with pytest.raises(ValueError, match="'W_star' parameter"):
-        simulate_sgd(W, Ws[..., :3], activation="erf", gamma=1.0, t_max=1.0, generator=0)
+        simulate_sgd(W, Ws[..., :3], activation="erf_sqrt2", gamma=1.0, t_max=1.0, generator=0)
     with pytest.raises(ValueError, match="'k' parameter"):
         init_weights(2, 5, 3, generator=0)
     with pytest.raises(ValueError, match="'d' parameter"):
@@ -431,13 +432,13 @@ def test_cuda_simulation_matches_cpu_statistics(seed):
     p, k, d, gamma = 4, 2, 500, 1.0
     W, Ws = init_weights(p, k, d, n_runs=64, generator=seed, device="cuda",
                          dtype=torch.float32)
-    kw = dict(activation="erf", gamma=gamma, t_max=2.0, n_save=3, generator=seed)
+    kw = dict(activation="erf_sqrt2", gamma=gamma, t_max=2.0, n_save=3, generator=seed)
     a = simulate_sgd(W, Ws, **kw)
     b = simulate_sgd(W, Ws, method="naive", **kw)
     assert a.Q.device.type == "cuda"
     assert torch.allclose(a.Q, b.Q, atol=1e-4)
     o = overlaps(W.double().cpu(), Ws.double().cpu())
-    ode = solve_ode(o.Q, o.M, o.P, activation="erf", gamma=gamma, t_max=2.0, n_save=3,
+    ode = solve_ode(o.Q, o.M, o.P, activation="erf_sqrt2", gamma=gamma, t_max=2.0, n_save=3,
                     dt=0.05)
     eps = math.sqrt(gamma / (p * d))
     assert_mc_close((a.risk.double().cpu() - ode.risk)[:, 1:], torch.zeros(2, dtype=F64),
@@ -457,10 +458,10 @@ def _call_with_overlaps(name, Q, M, P):
     """Call a public function of the chapter on (Q, M, P) (positionally: its first three)."""
     import mfteach.sgd_odes as so
 
-    kw = {"population_risk": dict(activation="square"), "psi_terms": dict(activation="erf"),
-          "ode_rhs": dict(activation="erf", gamma=0.5), "teacher_cosines": {}, "omega": {},
-          "solve_ode": dict(activation="erf", t_max=0.1, n_save=2),
-          "psi_samples": dict(activation="erf", n_samples=8, generator=0)}
+    kw = {"population_risk": dict(activation="square"), "psi_terms": dict(activation="erf_sqrt2"),
+          "ode_rhs": dict(activation="erf_sqrt2", gamma=0.5), "teacher_cosines": {}, "omega": {},
+          "solve_ode": dict(activation="erf_sqrt2", t_max=0.1, n_save=2),
+          "psi_samples": dict(activation="erf_sqrt2", n_samples=8, generator=0)}
     return getattr(so, name)(Q, M, P, **kw[name])
 
 
@@ -502,10 +503,10 @@ def test_overlaps_of_real_weights_pass_the_check(seed):
     W, Ws = init_weights(4, 2, 20_000, n_runs=8, generator=seed, dtype=torch.float32)
     W = torch.cat([W, W[:, :1]], dim=1)  # a repeated student: Omega singular
     o = overlaps(W, Ws)
-    r = population_risk(o.Q, o.M, o.P, activation="erf")
+    r = population_risk(o.Q, o.M, o.P, activation="erf_sqrt2")
     assert bool(torch.isfinite(r).all()) and bool((r > 0).all())
     o = plateau_overlaps(3)
-    assert float(population_risk(o.Q, o.M, o.P, activation="erf")) > 0
+    assert float(population_risk(o.Q, o.M, o.P, activation="erf_sqrt2")) > 0
 
 
 def test_teacher_cosines_refuse_zero_vectors():
@@ -526,8 +527,8 @@ def test_mean_field_state_is_validated(fn, names):
     M = torch.full((3, 1), 0.1, dtype=F64)
     q = torch.ones(3, dtype=F64)
     P = torch.eye(1, dtype=F64)
-    kw = {"mf_rhs": dict(activation="erf"), "mf_risk": dict(activation="erf"),
-          "solve_mf_ode": dict(activation="erf", t_max=0.1, n_save=2), "mf_omega": {}}[fn]
+    kw = {"mf_rhs": dict(activation="erf_sqrt2"), "mf_risk": dict(activation="erf_sqrt2"),
+          "solve_mf_ode": dict(activation="erf_sqrt2", t_max=0.1, n_save=2), "mf_omega": {}}[fn]
     f = getattr(so, fn)
     out = f(M, q, P, **kw)
     out = out.risk if fn == "solve_mf_ode" else out[0] if fn == "mf_rhs" else out
@@ -549,8 +550,8 @@ def test_near_plateau_is_a_valid_overlap(seed):
         assert torch.equal(o.M[1:], base.M[1:]) and torch.equal(o.M[0, 1:], base.M[0, 1:])
 
 
-@pytest.mark.parametrize("solver,regime,activation", [("euler", "gf", "erf"),
-                                                      ("rk4", "high_d", "erf"),
+@pytest.mark.parametrize("solver,regime,activation", [("euler", "gf", "erf_sqrt2"),
+                                                      ("rk4", "high_d", "erf_sqrt2"),
                                                       ("rk4", "high_d", "square")])
 def test_ode_at_a_huge_step_raises_divergence(solver, regime, activation, seed):
     """Too large a step gives NaN or overlaps of no weights: a DivergenceError naming the
@@ -574,9 +575,9 @@ def test_stable_step_near_a_singular_omega_is_kept_valid():
     """Control for the divergence check: the chapter's plateau run (singular Omega, coarse
     step) is not refused, and every recorded state passes the strict boundary check."""
     o = near_plateau(2, perturbation=1e-4)
-    tr = solve_ode(o.Q, o.M, o.P, activation="erf", regime="gf", t_max=400.0, n_save=5,
+    tr = solve_ode(o.Q, o.M, o.P, activation="erf_sqrt2", regime="gf", t_max=400.0, n_save=5,
                    dt=1.0)
-    r = population_risk(tr.Q, tr.M, tr.P, activation="erf")
+    r = population_risk(tr.Q, tr.M, tr.P, activation="erf_sqrt2")
     assert torch.allclose(r, tr.risk, rtol=0, atol=1e-15)
     assert float(tr.risk[-1]) < 0.1 * plateau_risk(2)  # it escaped the plateau
 
@@ -587,8 +588,8 @@ def test_sgd_divergence_message_names_the_activation(seed):
         simulate_sgd(W, Ws, activation="square", gamma=200.0, t_max=20.0, n_save=3,
                      generator=seed)
     g = 1e7
-    with pytest.raises(DivergenceError, match="activation 'erf'") as info:
-        simulate_sgd(W, Ws, activation="erf", gamma=g, times=[0.0, 50 * g / 40],
+    with pytest.raises(DivergenceError, match="activation 'erf_sqrt2'") as info:
+        simulate_sgd(W, Ws, activation="erf_sqrt2", gamma=g, times=[0.0, 50 * g / 40],
                      generator=seed)
     assert "square" not in str(info.value)
 
@@ -603,14 +604,14 @@ def test_sgd_divergence_message_names_the_activation(seed):
 def test_simulate_sgd_refuses_impossible_step_counts(kw, blamed):
     W, Ws = init_weights(2, 1, 20, generator=0)
     with pytest.raises(ValueError, match=f"'{blamed}'"):
-        simulate_sgd(W, Ws, activation="erf", generator=0, **kw)
+        simulate_sgd(W, Ws, activation="erf_sqrt2", generator=0, **kw)
 
 
 def test_simulate_sgd_rounds_times_to_the_nearest_step():
     W, Ws = init_weights(2, 1, 20, generator=0)
     step = 0.5 / 40
-    tr = simulate_sgd(W, Ws, activation="erf", gamma=0.5, times=[0.0, 0.5 * step, 2.4 * step],
-                      generator=0)
+    tr = simulate_sgd(W, Ws, activation="erf_sqrt2", gamma=0.5,
+                      times=[0.0, 0.5 * step, 2.4 * step], generator=0)
     assert torch.allclose(tr.t, torch.tensor([0.0, step, 2 * step], dtype=F64))
 
 
@@ -621,9 +622,9 @@ def test_experiment_streams_follow_the_documented_derivation(seed):
     from mfteach.sgd_odes import ode_vs_sgd
 
     kw = dict(gamma=0.5, t_max=0.5, n_runs=2, n_save=3)
-    sgd, ode = ode_vs_sgd("erf", 2, 1, 20, generator=seed, **kw)
+    sgd, ode = ode_vs_sgd("erf_sqrt2", 2, 1, 20, generator=seed, **kw)
     W, Ws = init_weights(2, 1, 20, n_runs=2, generator=seed)
-    sim = dict(activation="erf", gamma=0.5, t_max=0.5, n_save=3)
+    sim = dict(activation="erf_sqrt2", gamma=0.5, t_max=0.5, n_save=3)
     ref = simulate_sgd(W, Ws, generator=spawn_generators(seed, 1)[0], **sim)
     assert torch.equal(sgd.Q, ref.Q) and torch.equal(sgd.M, ref.M)
     old = simulate_sgd(W, Ws, generator=seed + 1, **sim)
@@ -656,9 +657,9 @@ def test_gap_vs_scale_cells_recompute_alone(seed):
     from mfteach.sgd_odes import gap_vs_scale, ode_vs_sgd
 
     ds = [8, 16, 32]
-    scan = gap_vs_scale("erf", ds, t_max=0.5, n_runs=2, n_save=3, generator=seed)
+    scan = gap_vs_scale("erf_sqrt2", ds, t_max=0.5, n_runs=2, n_save=3, generator=seed)
     i = 2
-    sgd, ode = ode_vs_sgd("erf", 2, 1, ds[i], gamma=1.0, t_max=0.5, n_runs=2, n_save=3,
+    sgd, ode = ode_vs_sgd("erf_sqrt2", 2, 1, ds[i], gamma=1.0, t_max=0.5, n_runs=2, n_save=3,
                           generator=spawn_generators(seed, i + 1)[i])
     rms = float((sgd.M - ode.M).abs().amax(dim=(-1, -2, -3)).pow(2).mean().sqrt())
     assert rms == float(scan.rms[i])
@@ -670,11 +671,11 @@ def test_experiments_accept_a_torch_generator(name):
     """A torch.Generator works wherever a seed does; the same state gives the same run."""
     import mfteach.sgd_odes as so
 
-    args = {"ode_vs_sgd": (("erf", 2, 1, 8), dict(gamma=0.5, t_max=0.2, n_runs=2, n_save=3)),
-            "gap_vs_scale": (("erf", [8, 16, 32]), dict(t_max=0.2, n_runs=2)),
+    args = {"ode_vs_sgd": (("erf_sqrt2", 2, 1, 8), dict(gamma=0.5, t_max=0.2, n_runs=2, n_save=3)),
+            "gap_vs_scale": (("erf_sqrt2", [8, 16, 32]), dict(t_max=0.2, n_runs=2)),
             "specialization": ((), dict(p=2, k=1, d=8, t_max=0.2, n_save=3)),
             "mean_field_vs_sgd": ((), dict(p=8, k=1, d=5, t_max=0.2, n_runs=2, n_save=3)),
-            "limits_triangle": (("erf", 2, 8), dict(gamma=0.5, k=1, t_max=0.2, n_save=3))}
+            "limits_triangle": (("erf_sqrt2", 2, 8), dict(gamma=0.5, k=1, t_max=0.2, n_save=3))}
     a, kw = args[name]
     out = [getattr(so, name)(*a, generator=torch.Generator().manual_seed(5), **kw)
            for _ in range(2)]
@@ -691,23 +692,23 @@ def test_fits_need_three_points_named_by_the_caller():
     from mfteach.sgd_odes import gap_vs_scale, noise_floor
 
     with pytest.raises(ValueError, match="'ds' parameter of mfteach.sgd_odes.gap_vs_scale"):
-        gap_vs_scale("erf", [8, 16], t_max=0.2, n_runs=2)
+        gap_vs_scale("erf_sqrt2", [8, 16], t_max=0.2, n_runs=2)
     with pytest.raises(ValueError, match="'ds' parameter"):
-        gap_vs_scale("erf", [8, 16, 16], t_max=0.2, n_runs=2)
+        gap_vs_scale("erf_sqrt2", [8, 16, 16], t_max=0.2, n_runs=2)
     with pytest.raises(ValueError, match="'gammas' parameter of mfteach.sgd_odes.noise_floor"):
         noise_floor([0.1, 0.2], t_max=0.5)
 
 
 @pytest.mark.parametrize("call,blamed,fn", [
-    (lambda so: so.ode_vs_sgd("erf", 2, 1, 8, gamma=1e6, t_max=0.2, n_save=3), "gamma",
+    (lambda so: so.ode_vs_sgd("erf_sqrt2", 2, 1, 8, gamma=1e6, t_max=0.2, n_save=3), "gamma",
      "ode_vs_sgd"),
-    (lambda so: so.gap_vs_scale("erf", [8, 16, 32], gamma=1e6, t_max=0.2), "gamma",
+    (lambda so: so.gap_vs_scale("erf_sqrt2", [8, 16, 32], gamma=1e6, t_max=0.2), "gamma",
      "gap_vs_scale"),
     (lambda so: so.noise_floor([0.1, math.nan, 0.4]), "gammas", "noise_floor"),
     (lambda so: so.noise_floor([0.1, 0.2, 0.4], t_max=-1.0), "t_max", "noise_floor"),
     (lambda so: so.mean_field_vs_sgd(k=10**12), "k", "mean_field_vs_sgd"),
     (lambda so: so.solve_ode(torch.eye(2, dtype=F64), torch.zeros(2, 1), torch.eye(1),
-                             activation="erf", t_max=1.0), "M0", "solve_ode"),
+                             activation="erf_sqrt2", t_max=1.0), "M0", "solve_ode"),
 ])
 def test_composites_name_their_own_parameters(call, blamed, fn):
     import mfteach.sgd_odes as so
@@ -721,13 +722,13 @@ def test_composites_name_their_own_parameters(call, blamed, fn):
     (lambda so: so.init_weights(2, 1, 10**12, generator=0), "d"),
     (lambda so: so.init_weights(10**12, 1, 8, generator=0), "p"),
     (lambda so: so.init_weights(2, 1, 8, n_runs=10**12, generator=0), "n_runs"),
-    (lambda so: so.ode_vs_sgd("erf", 2, 1, 10**12, gamma=1.0, t_max=0.2), "d"),
-    (lambda so: so.gap_vs_scale("erf", [8, 16, 10**12]), "ds"),
+    (lambda so: so.ode_vs_sgd("erf_sqrt2", 2, 1, 10**12, gamma=1.0, t_max=0.2), "d"),
+    (lambda so: so.gap_vs_scale("erf_sqrt2", [8, 16, 10**12]), "ds"),
     (lambda so: so.plateau_overlaps(10**12), "K"),
-    (lambda so: so.psi_samples(*_valid_overlaps(), activation="erf", n_samples=10**12,
+    (lambda so: so.psi_samples(*_valid_overlaps(), activation="erf_sqrt2", n_samples=10**12,
                                generator=0), "n_samples"),
-    (lambda so: so.solve_ode(*_valid_overlaps(), activation="erf", t_max=10.0**12), "t_max"),
-    (lambda so: so.solve_ode(*_valid_overlaps(), activation="erf", t_max=1.0, dt=1e-12),
+    (lambda so: so.solve_ode(*_valid_overlaps(), activation="erf_sqrt2", t_max=10.0**12), "t_max"),
+    (lambda so: so.solve_ode(*_valid_overlaps(), activation="erf_sqrt2", t_max=1.0, dt=1e-12),
      "dt"),
     (lambda so: so.weights_from_overlaps(*_valid_overlaps(), 10**12, generator=0), "d"),
 ])

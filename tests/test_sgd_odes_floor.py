@@ -61,13 +61,13 @@ def test_square_floor_is_gamma_delta_over_K(K):
     assert noise_floor_theory(K, 0.1, 0.01, activation="square") == pytest.approx(1e-3 / K)
 
 
-@pytest.mark.parametrize("activation", ["erf", "square"])
+@pytest.mark.parametrize("activation", ["erf_sqrt2", "square"])
 def test_ode_floor_excess_over_closed_form_vanishes_linearly_in_gamma(activation):
     # The stationary point is analytic in gamma with first-order term the closed form, so
     # r(gamma) = measured / theory = 1 + a gamma + O(gamma^2): halving gamma halves r - 1.
     # A floor wrong by a constant factor (or an ODE not run to its floor) fails this.
     gammas = [0.01, 0.005]
-    g = noise_floor_grid(gammas, [0.01, 0.1], [1, 2, 3] if activation == "erf" else [1, 2],
+    g = noise_floor_grid(gammas, [0.01, 0.1], [1, 2, 3] if activation == "erf_sqrt2" else [1, 2],
                          activation=activation)
     assert isinstance(g, NoiseFloorGrid)
     r = g.measured / g.theory - 1  # (n_K, 2, 2)

@@ -43,18 +43,18 @@ Z_SLOPE = 4.0
 
 @functools.cache
 def _runs(seed: int) -> DimensionRuns:
-    return dimension_independence("erf", DS, p=2, k=1, gamma=0.5, t_max=1.0, n_runs=16,
+    return dimension_independence("erf_sqrt2", DS, p=2, k=1, gamma=0.5, t_max=1.0, n_runs=16,
                                   n_replicates=8, generator=seed)
 
 
 @functools.cache
 def _collapse(seed: int) -> GapCollapse:
-    return gap_collapse("erf", DS, GAMMAS, p=2, k=1, t_max=1.0, n_runs=16, n_replicates=5,
+    return gap_collapse("erf_sqrt2", DS, GAMMAS, p=2, k=1, t_max=1.0, n_runs=16, n_replicates=5,
                         generator=seed)
 
 
 def _small_collapse(seed: int) -> GapCollapse:
-    return gap_collapse("erf", [20, 40, 80], [0.5, 1.0, 2.0], t_max=0.5, n_runs=4,
+    return gap_collapse("erf_sqrt2", [20, 40, 80], [0.5, 1.0, 2.0], t_max=0.5, n_runs=4,
                         n_replicates=2, generator=seed)
 
 
@@ -85,7 +85,7 @@ def test_mean_sgd_risk_at_largest_d_matches_the_ode(seed):
     sgd, ode = runs.sgd[-1], runs.ode[-1]
     eps2 = float(runs.eps[-1]) ** 2
     assert_mc_close(sgd.risk[:, 1:] - ode.risk[1:], torch.zeros(1, dtype=F64), atol_bias=eps2)
-    gf = solve_ode(runs.Q0, runs.M0, runs.P, activation="erf", regime="gf", times=sgd.t,
+    gf = solve_ode(runs.Q0, runs.M0, runs.P, activation="erf_sqrt2", regime="gf", times=sgd.t,
                    dt=0.05)
     with pytest.raises(AssertionError):
         assert_mc_close(sgd.risk[:, 1:] - gf.risk[1:], torch.zeros(1, dtype=F64),
@@ -111,7 +111,7 @@ def test_same_overlaps_in_every_dimension(seed):
     A = torch.randn(4, 6, generator=g, dtype=F64)
     Om2 = A @ A.T / 6
     Q0, M0, P = Om2[:2, :2].clone(), Om2[:2, 2:].clone(), Om2[2:, 2:].clone()
-    r = dimension_independence("erf", [20, 40, 80], p=2, k=2, gamma=1.0, t_max=0.5, n_runs=3,
+    r = dimension_independence("erf_sqrt2", [20, 40, 80], p=2, k=2, gamma=1.0, t_max=0.5, n_runs=3,
                                n_replicates=2, Q0=Q0, M0=M0, P=P, generator=seed)
     for i, d in enumerate(r.ds):
         tr = r.sgd[i]
@@ -126,13 +126,13 @@ def test_a_dimension_recomputed_alone_equals_the_scan(seed):
     from mfteach.sgd_odes._scaling import _run_cell
 
     ds = [20, 40, 80]
-    r = dimension_independence("erf", ds, gamma=1.0, t_max=0.5, n_runs=3, n_replicates=2,
+    r = dimension_independence("erf_sqrt2", ds, gamma=1.0, t_max=0.5, n_runs=3, n_replicates=2,
                                generator=seed)
     children = spawn_generators(seed, len(ds))
     Q0, M0, P = default_overlaps(2, 1)
-    sgd, ode = _run_cell("erf", ds[1], 1.0, Q0, M0, P, 0.5, 6, 21, children[1])
+    sgd, ode = _run_cell("erf_sqrt2", ds[1], 1.0, Q0, M0, P, 0.5, 6, 21, children[1])
     assert torch.equal(sgd.M, r.sgd[1].M) and torch.equal(ode.risk, r.ode_risk[1])
-    other, _ = _run_cell("erf", ds[1], 1.0, Q0, M0, P, 0.5, 6, 21, children[0])
+    other, _ = _run_cell("erf_sqrt2", ds[1], 1.0, Q0, M0, P, 0.5, 6, 21, children[0])
     assert not torch.allclose(other.M, r.sgd[1].M)
 
 
@@ -162,7 +162,7 @@ def test_gap_slope_at_larger_d_has_no_finite_size_bias(seed):
     """At d in [100, 800] (eps <= 0.07) the O(eps) correction to the slope (about +0.04 at
     d >= 50) is gone: the pooled slope is 1 within Z_SLOPE replicate standard errors, and the
     collapse still beats 1/d. About 22 s on one core."""
-    c = gap_collapse("erf", [100, 200, 400, 800], GAMMAS, t_max=1.0, n_runs=16,
+    c = gap_collapse("erf_sqrt2", [100, 200, 400, 800], GAMMAS, t_max=1.0, n_runs=16,
                      n_replicates=5, generator=seed)
     z = c.spread.z_score(1.0)
     assert abs(z) <= Z_SLOPE, f"{c.spread}: z = {z:.2f}"
@@ -176,7 +176,7 @@ def test_a_grid_cell_recomputed_alone_equals_the_grid(seed):
     c = _small_collapse(seed)
     i, j = 1, 2
     child = spawn_generators(seed, 9)[i * 3 + j]
-    sgd, ode = _run_cell("erf", c.ds[i], c.gammas[j], *default_overlaps(2, 1), 0.5, 8, 21,
+    sgd, ode = _run_cell("erf_sqrt2", c.ds[i], c.gammas[j], *default_overlaps(2, 1), 0.5, 8, 21,
                          child)
     gaps = _cell_gaps(sgd, ode)
     rms = float(gaps.pow(2).mean().sqrt())
@@ -185,7 +185,7 @@ def test_a_grid_cell_recomputed_alone_equals_the_grid(seed):
     assert math.isclose(rep0, float(c.replicate_gap[0, i, j]),
                         rel_tol=8 * torch.finfo(F64).eps)
     # the neighbouring cell's stream gives another gap
-    sgd2, ode2 = _run_cell("erf", c.ds[i], c.gammas[j], *default_overlaps(2, 1), 0.5, 8, 21,
+    sgd2, ode2 = _run_cell("erf_sqrt2", c.ds[i], c.gammas[j], *default_overlaps(2, 1), 0.5, 8, 21,
                            spawn_generators(seed, 9)[i * 3 + j - 1])
     assert not math.isclose(float(_cell_gaps(sgd2, ode2).pow(2).mean().sqrt()), rms,
                             rel_tol=1e-6)
@@ -195,15 +195,15 @@ def test_gap_vs_scale_takes_the_gap_over_a_dense_grid(seed):
     """gap_vs_scale records 21 times by default (one per step if the smallest d has fewer)
     and its gap is the max over them: it equals ode_vs_sgd with n_save=21."""
     ds = [8, 16, 32]
-    scan = gap_vs_scale("erf", ds, t_max=2.0, n_runs=2, generator=seed)
+    scan = gap_vs_scale("erf_sqrt2", ds, t_max=2.0, n_runs=2, generator=seed)
     i = 1
-    sgd, ode = ode_vs_sgd("erf", 2, 1, ds[i], gamma=1.0, t_max=2.0, n_runs=2, n_save=21,
+    sgd, ode = ode_vs_sgd("erf_sqrt2", 2, 1, ds[i], gamma=1.0, t_max=2.0, n_runs=2, n_save=21,
                           generator=spawn_generators(seed, i + 1)[i])
     assert sgd.t.numel() == 21
     rms = float((sgd.M - ode.M).abs().amax(dim=(-1, -2, -3)).pow(2).mean().sqrt())
     assert rms == float(scan.rms[i])
     with pytest.raises(ValueError, match="'n_save' parameter of mfteach.sgd_odes.gap_vs_scale"):
-        gap_vs_scale("erf", ds, t_max=2.0, n_save=10**12)
+        gap_vs_scale("erf_sqrt2", ds, t_max=2.0, n_save=10**12)
 
 
 # ------------------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def test_gap_vs_scale_takes_the_gap_over_a_dense_grid(seed):
 # ------------------------------------------------------------------------------------------
 
 def test_plots_draw_theory_beside_measurement(seed):
-    r = dimension_independence("erf", [20, 40, 80], gamma=1.0, t_max=0.5, n_runs=3,
+    r = dimension_independence("erf_sqrt2", [20, 40, 80], gamma=1.0, t_max=0.5, n_runs=3,
                                n_replicates=2, generator=seed)
     fig, (a1, a2) = plot_dimension_independence(r)
     assert isinstance(fig, Figure) and a2.get_xscale() == "log"
@@ -232,28 +232,28 @@ KW = dict(t_max=0.5, n_runs=2, n_replicates=2)
 
 
 @pytest.mark.parametrize("call,blamed", [
-    (lambda: dimension_independence("erf", [], gamma=1.0, **KW), "ds"),
-    (lambda: dimension_independence("erf", [20, 40], gamma=1.0, **KW), "ds"),
-    (lambda: dimension_independence("erf", [20, 20, 40], gamma=1.0, **KW), "ds"),
-    (lambda: dimension_independence("erf", [20, 40, 80], gamma=0.0, **KW), "gamma"),
-    (lambda: dimension_independence("erf", [20, 40, 80], gamma=-1.0, **KW), "gamma"),
-    (lambda: dimension_independence("erf", [2, 40, 80], k=3, gamma=1.0, **KW), "k"),
-    (lambda: dimension_independence("erf", [3, 40, 80], p=2, k=2, gamma=1.0, **KW), "ds"),
-    (lambda: dimension_independence("erf", [20, 40, 80], gamma=1.0, n_save=3, **KW),
+    (lambda: dimension_independence("erf_sqrt2", [], gamma=1.0, **KW), "ds"),
+    (lambda: dimension_independence("erf_sqrt2", [20, 40], gamma=1.0, **KW), "ds"),
+    (lambda: dimension_independence("erf_sqrt2", [20, 20, 40], gamma=1.0, **KW), "ds"),
+    (lambda: dimension_independence("erf_sqrt2", [20, 40, 80], gamma=0.0, **KW), "gamma"),
+    (lambda: dimension_independence("erf_sqrt2", [20, 40, 80], gamma=-1.0, **KW), "gamma"),
+    (lambda: dimension_independence("erf_sqrt2", [2, 40, 80], k=3, gamma=1.0, **KW), "k"),
+    (lambda: dimension_independence("erf_sqrt2", [3, 40, 80], p=2, k=2, gamma=1.0, **KW), "ds"),
+    (lambda: dimension_independence("erf_sqrt2", [20, 40, 80], gamma=1.0, n_save=3, **KW),
      "n_save"),
-    (lambda: dimension_independence("erf", [20, 40, 80], gamma=1.0, t_max=0.5, n_runs=2,
+    (lambda: dimension_independence("erf_sqrt2", [20, 40, 80], gamma=1.0, t_max=0.5, n_runs=2,
                                     n_replicates=1), "n_replicates"),
     (lambda: dimension_independence("relu", [20, 40, 80], gamma=1.0, **KW), "activation"),
-    (lambda: dimension_independence("erf", [20, 40, 80], gamma=1.0, Q0=torch.eye(2), **KW),
+    (lambda: dimension_independence("erf_sqrt2", [20, 40, 80], gamma=1.0, Q0=torch.eye(2), **KW),
      "M0"),
-    (lambda: gap_collapse("erf", [20, 40, 80], [], **KW), "gammas"),
-    (lambda: gap_collapse("erf", [20, 40, 80], [0.5, 1.0], **KW), "gammas"),
-    (lambda: gap_collapse("erf", [20, 40, 80], [0.5, 1.0, 0.0], **KW), "gammas"),
-    (lambda: gap_collapse("erf", [20, 40, 80], [0.5, 1.0, -2.0], **KW), "gammas"),
-    (lambda: gap_collapse("erf", [20], [0.5, 1.0, 2.0], **KW), "ds"),
-    (lambda: gap_collapse("erf", [1, 40, 80], [0.5, 1.0, 2.0], k=2, **KW), "k"),
-    (lambda: gap_collapse("erf", [20, 40, 80], [0.5, 1.0, 1e6], **KW), "gammas"),
-    (lambda: gap_collapse("erf", [20, 40, 10**12], [0.5, 1.0, 2.0], **KW), "ds|n_runs"),
+    (lambda: gap_collapse("erf_sqrt2", [20, 40, 80], [], **KW), "gammas"),
+    (lambda: gap_collapse("erf_sqrt2", [20, 40, 80], [0.5, 1.0], **KW), "gammas"),
+    (lambda: gap_collapse("erf_sqrt2", [20, 40, 80], [0.5, 1.0, 0.0], **KW), "gammas"),
+    (lambda: gap_collapse("erf_sqrt2", [20, 40, 80], [0.5, 1.0, -2.0], **KW), "gammas"),
+    (lambda: gap_collapse("erf_sqrt2", [20], [0.5, 1.0, 2.0], **KW), "ds"),
+    (lambda: gap_collapse("erf_sqrt2", [1, 40, 80], [0.5, 1.0, 2.0], k=2, **KW), "k"),
+    (lambda: gap_collapse("erf_sqrt2", [20, 40, 80], [0.5, 1.0, 1e6], **KW), "gammas"),
+    (lambda: gap_collapse("erf_sqrt2", [20, 40, 10**12], [0.5, 1.0, 2.0], **KW), "ds|n_runs"),
 ])
 def test_bad_input_is_refused_naming_the_argument(call, blamed):
     with pytest.raises((ValueError, TypeError)) as info:
@@ -266,9 +266,9 @@ def test_bad_input_is_refused_naming_the_argument(call, blamed):
 @pytest.mark.gpu
 def test_cuda_runs_agree_with_cpu_statistics(seed):
     """On CUDA (float64) the spread slope and the gap agree with theory as on the CPU."""
-    c = gap_collapse("erf", DS, GAMMAS, t_max=1.0, n_runs=16, n_replicates=5, generator=seed,
+    c = gap_collapse("erf_sqrt2", DS, GAMMAS, t_max=1.0, n_runs=16, n_replicates=5, generator=seed,
                      device="cuda")
     assert c.eps.device.type == "cpu" and abs(c.spread.z_score(1.0)) <= Z_SLOPE
-    r = dimension_independence("erf", DS, gamma=0.5, t_max=1.0, n_runs=16, n_replicates=8,
+    r = dimension_independence("erf_sqrt2", DS, gamma=0.5, t_max=1.0, n_runs=16, n_replicates=8,
                                generator=seed, device="cuda")
     assert r.sgd[0].M.device.type == "cuda" and abs(r.spread_fit.z_score(1.0)) <= Z_SLOPE

@@ -279,15 +279,15 @@ def _result(kind: str):
         return lvm.gap_decomposition([4, 8, 16], n_datasets=2, steps=4, n_networks=2,
                                      n_samples=6, record_every=2, n_test=4, generator=0)
     if kind == "ode_vs_sgd":
-        return so.ode_vs_sgd("erf", 2, 1, 8, gamma=0.5, t_max=0.2, n_runs=2, n_save=3,
+        return so.ode_vs_sgd("erf_sqrt2", 2, 1, 8, gamma=0.5, t_max=0.2, n_runs=2, n_save=3,
                              dt=0.05, generator=0)
     if kind == "gap_scan":
-        return so.gap_vs_scale("erf", [8, 16, 32], t_max=0.2, n_runs=2, generator=0)
+        return so.gap_vs_scale("erf_sqrt2", [8, 16, 32], t_max=0.2, n_runs=2, generator=0)
     if kind == "dimension_runs":
-        return so.dimension_independence("erf", [4, 8, 16], gamma=1.0, t_max=2.5, n_runs=2,
+        return so.dimension_independence("erf_sqrt2", [4, 8, 16], gamma=1.0, t_max=2.5, n_runs=2,
                                          n_replicates=2, generator=0)
     if kind == "gap_collapse":
-        return so.gap_collapse("erf", [4, 8, 16], [0.25, 0.5, 1.0], t_max=2.5, n_runs=2,
+        return so.gap_collapse("erf_sqrt2", [4, 8, 16], [0.25, 0.5, 1.0], t_max=2.5, n_runs=2,
                                n_replicates=2, generator=0)
     if kind == "noise_floor":
         return so.noise_floor([0.1, 0.2, 0.4], t_max=0.5)
@@ -581,12 +581,12 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.lazy_vs_meanfield.GapDecomposition.test_loss": lambda: dict(
         parametrization="ntk", init="standard"),
     # sgd_odes
-    "mfteach.sgd_odes.gap_vs_scale": lambda: dict(activation="erf", ds=[8, 16, 32],
+    "mfteach.sgd_odes.gap_vs_scale": lambda: dict(activation="erf_sqrt2", ds=[8, 16, 32],
                                                   t_max=0.2, n_runs=2),
     "mfteach.sgd_odes.dimension_independence": lambda: dict(
-        activation="erf", ds=[4, 8, 16], gamma=1.0, t_max=2.5, n_runs=2, n_replicates=2),
+        activation="erf_sqrt2", ds=[4, 8, 16], gamma=1.0, t_max=2.5, n_runs=2, n_replicates=2),
     "mfteach.sgd_odes.gap_collapse": lambda: dict(
-        activation="erf", ds=[4, 8, 16], gammas=[0.25, 0.5, 1.0], t_max=2.5, n_runs=2,
+        activation="erf_sqrt2", ds=[4, 8, 16], gammas=[0.25, 0.5, 1.0], t_max=2.5, n_runs=2,
         n_replicates=2),
     "mfteach.sgd_odes.plot_dimension_independence": lambda: dict(
         runs=_result("dimension_runs")),
@@ -600,13 +600,13 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.sgd_odes.plot_noise_floor_theory": lambda: dict(
         grid=_result("noise_floor_grid"), sgd=[_result("noise_floor_sgd")]),
     "mfteach.sgd_odes.limits_triangle": lambda: dict(
-        activation="erf", p=2, d=8, gamma=0.5, k=1, t_max=0.2, n_runs=2, n_save=3, dt=0.05),
+        activation="erf_sqrt2", p=2, d=8, gamma=0.5, k=1, t_max=0.2, n_runs=2, n_save=3, dt=0.05),
     "mfteach.sgd_odes.mean_field_vs_sgd": lambda: dict(p=8, k=1, d=5, t_max=0.2, n_runs=2,
                                                        n_save=3),
     "mfteach.sgd_odes.near_plateau": lambda: dict(K=2),
     "mfteach.sgd_odes.noise_floor": lambda: dict(gammas=[0.1, 0.2, 0.4], t_max=0.5),
     "mfteach.sgd_odes.ode_vs_sgd": lambda: dict(
-        activation="erf", p=2, k=1, d=8, gamma=0.5, t_max=0.2, n_runs=2, n_save=3, dt=0.05),
+        activation="erf_sqrt2", p=2, k=1, d=8, gamma=0.5, t_max=0.2, n_runs=2, n_save=3, dt=0.05),
     "mfteach.sgd_odes.specialization": lambda: dict(p=2, k=1, d=8, t_max=0.2, n_save=3,
                                                     dt=0.05),
     "mfteach.sgd_odes.perpendicular_q": lambda: dict(

@@ -6,8 +6,10 @@ to dimensionless ODEs: a unifying approach to SGD in two-layers networks", arXiv
 Set-up: :math:`x \sim N(0, I_d/d)`; student :math:`f(x) = \frac1p\sum_{i=1}^p
 \sigma(w_i\cdot x)` (second layer fixed at 1); teacher :math:`y = \frac1k\sum_{r=1}^k
 \sigma(w^*_r\cdot x) + \sqrt\Delta z`; loss :math:`\frac12(f - y)^2`; one-pass SGD with raw
-learning rate :math:`\gamma`; time :math:`t = \nu\gamma/(pd)`. Activations ``"erf"``
-(:math:`\operatorname{erf}(u/\sqrt2)`) and ``"square"`` (:math:`u^2`).
+learning rate :math:`\gamma`; time :math:`t = \nu\gamma/(pd)`. Activations ``"erf_sqrt2"``
+(:math:`\operatorname{erf}(u/\sqrt2)`, the paper's "erf"; the name ``"erf"`` is plain erf
+everywhere else in mfteach and is accepted here only as a deprecated alias) and ``"square"``
+(:math:`u^2`).
 
 * Overlaps and risk: :func:`overlaps`, :func:`population_risk`, :func:`teacher_cosines`.
 * The high-dimensional / gradient-flow ODE: :func:`ode_rhs`, :func:`psi_terms` (and its Monte

@@ -131,7 +131,7 @@ def ode_vs_sgd(activation: str, p: int, k: int, d: int, *, gamma: float, delta: 
 
     Parameters
     ----------
-    activation : {"erf", "square"}
+    activation : {"erf_sqrt2", "square"}
     p, k, d : int
         Student width, teacher width (``k <= d``), input dimension.
     gamma, delta : float, keyword-only
@@ -212,7 +212,7 @@ def gap_vs_scale(activation: str, ds: Sequence[int], *, p: int = 2, k: int = 1,
 
     Parameters
     ----------
-    activation : {"erf", "square"}
+    activation : {"erf_sqrt2", "square"}
     ds : sequence of int
         At least three distinct input dimensions (a fitted slope needs three points for its
         standard error), each ``>= k``.
@@ -360,7 +360,7 @@ def specialization(p: int = 10, k: int = 2, d: int = 10, *, gamma: float = 0.05,
     gamma, t_max = _check_sgd_run(fn, p, k, d, 1, gamma, t_max, n_save)
     dt = _check_ode_dt(fn, dt, t_max)
     g, sgd_stream = _streams(generator, fn)
-    sgd, ode = _ode_vs_sgd("erf", p, k, d, gamma, 0.0, t_max, 1, n_save, dt, "gf", g,
+    sgd, ode = _ode_vs_sgd("erf_sqrt2", p, k, d, gamma, 0.0, t_max, 1, n_save, dt, "gf", g,
                            sgd_stream)
     c_ode = teacher_cosines(ode.Q[0], ode.M[0], ode.P[0])
     c_sgd = teacher_cosines(sgd.Q[0], sgd.M[0], sgd.P[0])
@@ -423,7 +423,7 @@ def limits_triangle(activation: str, p: int, d: int, *, gamma: float, k: int = 2
 
     Parameters
     ----------
-    activation : {"erf", "square"}
+    activation : {"erf_sqrt2", "square"}
     p, d : int
         Student width and input dimension (``d >= k``).
     gamma : float, keyword-only
@@ -538,7 +538,7 @@ def noise_floor(gammas: Sequence[float], *, K: int = 2, delta: float = 0.01,
     check_budget("t_max", fn, t_max, steps=len(gammas) * t_max / 0.1)
     eye = torch.eye(K, dtype=torch.float64)
     times = torch.linspace(0, t_max, 41, dtype=torch.float64)
-    trs = [solve_ode(eye, eye, eye, activation="erf", gamma=g, delta=delta, times=times,
+    trs = [solve_ode(eye, eye, eye, activation="erf_sqrt2", gamma=g, delta=delta, times=times,
                      dt=0.1) for g in gammas]
     x = torch.tensor([g * delta / K for g in gammas], dtype=torch.float64)
     floor = torch.stack([tr.risk[-1] - delta / 2 for tr in trs])

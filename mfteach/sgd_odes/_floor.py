@@ -60,11 +60,12 @@ __all__ = ["noise_floor_theory", "linearised_floor", "NoiseFloorGrid", "noise_fl
 
 
 def _floor(K: int, gamma: float, delta: float, activation: str) -> float:
-    c = 1 / (2 * math.pi * math.sqrt(3)) if activation == "erf" else 1.0
+    c = 1 / (2 * math.pi * math.sqrt(3)) if activation != "square" else 1.0
     return c * gamma * delta / K
 
 
-def noise_floor_theory(K: int, gamma: float, delta: float, *, activation: str = "erf") -> float:
+def noise_floor_theory(K: int, gamma: float, delta: float, *,
+                       activation: str = "erf_sqrt2") -> float:
     r"""Closed-form noise floor :math:`R_\infty - \Delta/2` at the teacher, first order in
     :math:`\gamma`.
 
@@ -76,7 +77,7 @@ def noise_floor_theory(K: int, gamma: float, delta: float, *, activation: str = 
         Raw learning rate :math:`\gamma \ge 0`.
     delta : float
         Label-noise variance :math:`\Delta \ge 0`.
-    activation : {"erf", "square"}, keyword-only, default "erf"
+    activation : {"erf_sqrt2", "square"}, keyword-only, default "erf_sqrt2"
 
     Returns
     -------
@@ -119,7 +120,7 @@ def _unpack(x: Tensor, K: int) -> tuple[Tensor, Tensor]:
     return U + U.mT - torch.diag(torch.diagonal(U)), x[n:].reshape(K, K)
 
 
-def linearised_floor(K: int, gamma: float, delta: float, *, activation: str = "erf",
+def linearised_floor(K: int, gamma: float, delta: float, *, activation: str = "erf_sqrt2",
                      P: Tensor | None = None) -> float:
     r"""First-order floor from the full ODE: :math:`\nabla R\cdot x^\star`,
     :math:`Jx^\star + b = 0`, by autograd (the independent check of
@@ -257,7 +258,7 @@ def _relaxation_rate(K: int, activation: str) -> float:
 
 def noise_floor_grid(gammas: Sequence[float] = (0.05, 0.1, 0.2),
                      deltas: Sequence[float] = (0.01, 0.1), Ks: Sequence[int] = (2,), *,
-                     activation: str = "erf") -> NoiseFloorGrid:
+                     activation: str = "erf_sqrt2") -> NoiseFloorGrid:
     r"""The high-d ODE's floor for every :math:`(K, \gamma, \Delta)` next to the closed form.
 
     The floor is the stationary point of the full (nonlinear) ODE, found by Newton's method
@@ -272,7 +273,7 @@ def noise_floor_grid(gammas: Sequence[float] = (0.05, 0.1, 0.2),
         Learning rates :math:`\gamma > 0` and noise variances :math:`\Delta > 0`.
     Ks : sequence of int
         Widths :math:`p = k = K` (at most 4: the Jacobian costs :math:`O(K^6)`).
-    activation : {"erf", "square"}, keyword-only, default "erf"
+    activation : {"erf_sqrt2", "square"}, keyword-only, default "erf_sqrt2"
 
     Returns
     -------
@@ -439,18 +440,18 @@ def noise_floor_sgd(K: int = 2, d: int = 200, *, gamma: float = 0.2, delta: floa
         times = times[1:]
     parent = g if isinstance(generator, torch.Generator) else generator
     sgd_g = spawn_generators(parent, 1, device=dev, fn=fn)[0]
-    tr = simulate_sgd(W0, Ws, activation="erf", gamma=gamma, delta=delta, times=times,
+    tr = simulate_sgd(W0, Ws, activation="erf_sqrt2", gamma=gamma, delta=delta, times=times,
                       generator=sgd_g)
     ex = (tr.risk - delta / 2).to(torch.float64).cpu()  # (n_runs, T)
     late = ex[:, -n_blocks * n_per:].reshape(n_runs * n_blocks, n_per).mean(-1)
     est = MCEstimate(mean=late.mean(), stderr=late.std() / math.sqrt(late.numel()),
                      n_samples=late.numel())
     eye = torch.eye(K, dtype=torch.float64)
-    ode = solve_ode(eye, eye, eye, activation="erf", gamma=gamma, delta=delta, times=times,
+    ode = solve_ode(eye, eye, eye, activation="erf_sqrt2", gamma=gamma, delta=delta, times=times,
                     dt=0.05)
     ode_late = float((ode.risk[-n_blocks * n_per:] - delta / 2).mean())
-    return NoiseFloorSGD(estimate=est, theory=_floor(K, gamma, delta, "erf"), ode=ode_late,
-                         stationary=_stationary(K, gamma, delta, "erf", fn), K=K, d=d,
+    return NoiseFloorSGD(estimate=est, theory=_floor(K, gamma, delta, "erf_sqrt2"), ode=ode_late,
+                         stationary=_stationary(K, gamma, delta, "erf_sqrt2", fn), K=K, d=d,
                          gamma=gamma, delta=delta, t=tr.t, excess=ex)
 
 
@@ -492,7 +493,7 @@ def plot_noise_floor_theory(grid: NoiseFloorGrid, sgd: Sequence[NoiseFloorSGD] =
     else:
         fail("ax", fn, "a pair of matplotlib Axes or None", ax, exc=TypeError)
     left, right = axes
-    c = 1 / (2 * math.pi * math.sqrt(3)) if grid.activation == "erf" else 1.0
+    c = 1 / (2 * math.pi * math.sqrt(3)) if grid.activation != "square" else 1.0
     xs = []
     for a, K in enumerate(grid.Ks):
         for j, dl in enumerate(grid.deltas.tolist()):
@@ -518,7 +519,7 @@ def plot_noise_floor_theory(grid: NoiseFloorGrid, sgd: Sequence[NoiseFloorSGD] =
         right.plot([], [], "D", mfc="none", color="k", label="ODE over SGD's window")
         right.plot([], [], "s", color="k", label="SGD (2 s.e.)")
     xx = torch.logspace(math.log10(min(xs)) - 0.2, math.log10(max(xs)) + 0.2, 50).numpy()
-    lab = (r"$\gamma\Delta/(2\pi\sqrt{3}\,p)$" if grid.activation == "erf"
+    lab = (r"$\gamma\Delta/(2\pi\sqrt{3}\,p)$" if grid.activation != "square"
            else r"$\gamma\Delta/p$")
     left.loglog(xx, c * xx, "-", color="0.3", lw=1, label="closed form " + lab)
     left.set_xlabel(r"$\gamma\Delta/p$ (dimensionless)")

@@ -45,7 +45,7 @@ def plot_dimension_independence(runs, *, ax=None):
     Examples
     --------
     >>> from mfteach.sgd_odes._scaling import dimension_independence
-    >>> runs = dimension_independence("erf", [20, 40, 80], t_max=0.5, n_runs=4,
+    >>> runs = dimension_independence("erf_sqrt2", [20, 40, 80], t_max=0.5, n_runs=4,
     ...                               n_replicates=2, gamma=1.0)
     >>> fig, (a1, a2) = plot_dimension_independence(runs)
     >>> a2.get_xscale()
@@ -105,7 +105,7 @@ def plot_gap_collapse(collapse, *, ax=None):
     Examples
     --------
     >>> from mfteach.sgd_odes._scaling import gap_collapse
-    >>> c = gap_collapse("erf", [20, 40, 80], [0.5, 1.0, 2.0], t_max=0.5, n_runs=4,
+    >>> c = gap_collapse("erf_sqrt2", [20, 40, 80], [0.5, 1.0, 2.0], t_max=0.5, n_runs=4,
     ...                  n_replicates=2)
     >>> fig, ax = plot_gap_collapse(c)
     >>> ax.get_yscale()

@@ -1,4 +1,4 @@
-r"""Population risk and the drift terms of the SGD ODEs, for "erf" and "square" activations.
+r"""Population risk and the drift terms of the SGD ODEs, for "erf_sqrt2" and "square".
 
 With the error :math:`\mathcal E = \frac1k\sum_r\sigma(\lambda^*_r) - \frac1p\sum_j
 \sigma(\lambda_j) + \sqrt\Delta\, z` and :math:`(\lambda, \lambda^*) \sim N(0, \Omega)`, the
@@ -64,9 +64,13 @@ __all__ = [
     "mf_risk",
 ]
 
-#: Activations with closed-form ODEs: ``"erf"`` is :math:`\operatorname{erf}(u/\sqrt2)`,
-#: ``"square"`` is :math:`u^2`.
-ACTIVATIONS = ("erf", "square")
+#: Activations with closed-form ODEs: ``"erf_sqrt2"`` is :math:`\operatorname{erf}(u/\sqrt2)`
+#: (the registry's name, :mod:`mfteach.activations`), ``"square"`` is :math:`u^2`.
+ACTIVATIONS = ("erf_sqrt2", "square")
+
+#: The paper's (and this package's former) name of ``"erf_sqrt2"``: still accepted here, with a
+#: FutureWarning, because everywhere else in mfteach ``"erf"`` is the plain error function.
+LEGACY_ERF = "erf"
 
 #: Which :math:`\gamma/p` term the ODE for :math:`Q` keeps: ``"high_d"`` the full variance
 #: term, ``"gf"`` none (classical gradient flow), ``"gf_noise"`` only the label-noise part.
@@ -78,12 +82,12 @@ _MAX_BLOCK = 2**21  # covariance blocks per erf_I3/erf_I4 call (bounds memory)
 
 def act(name: str, u: Tensor) -> Tensor:
     """sigma(u) for the chapter's activations."""
-    return torch.erf(u * (1 / math.sqrt(2))) if name == "erf" else u * u
+    return u * u if name == "square" else torch.erf(u * (1 / math.sqrt(2)))
 
 
 def act_prime(name: str, u: Tensor) -> Tensor:
     """sigma'(u) for the chapter's activations."""
-    return _SQRT_2_OVER_PI * torch.exp(-0.5 * u * u) if name == "erf" else 2 * u
+    return 2 * u if name == "square" else _SQRT_2_OVER_PI * torch.exp(-0.5 * u * u)
 
 
 def coefficients(p: int, k: int, like: Tensor) -> Tensor:
@@ -115,6 +119,10 @@ class Psi:
 
 
 def _check_activation(activation, fn: str) -> str:
+    """The canonical name (``"erf_sqrt2"`` or ``"square"``); the legacy ``"erf"`` maps to
+    ``"erf_sqrt2"``."""
+    if isinstance(activation, str) and activation == LEGACY_ERF:
+        return "erf_sqrt2"
     return check_choice(activation, "activation", fn, ACTIVATIONS)
 
 
@@ -203,7 +211,7 @@ def population_risk(Q: Tensor, M: Tensor, P: Tensor, *, activation: str,
     ----------
     Q, M, P : Tensor, shapes (..., p, p), (..., p, k), (..., k, k)
         Overlaps; leading axes broadcast.
-    activation : {"erf", "square"}, keyword-only
+    activation : {"erf_sqrt2", "square"}, keyword-only
     delta : float, keyword-only, default 0
         Label-noise variance :math:`\Delta`.
 
@@ -229,7 +237,8 @@ def population_risk(Q: Tensor, M: Tensor, P: Tensor, *, activation: str,
     --------
     >>> import torch
     >>> I = lambda n: torch.eye(n, dtype=torch.float64)
-    >>> r = population_risk(I(3), torch.zeros(3, 2, dtype=torch.float64), I(2), activation="erf")
+    >>> r = population_risk(I(3), torch.zeros(3, 2, dtype=torch.float64), I(2),
+    ...                     activation="erf_sqrt2")
     >>> round(float(r), 6), round((1 / 2 + 1 / 3) / 6, 6)
     (0.138889, 0.138889)
     """
@@ -285,7 +294,7 @@ def psi_terms(Q: Tensor, M: Tensor, P: Tensor, *, activation: str,
     Parameters
     ----------
     Q, M, P : Tensor, shapes (..., p, p), (..., p, k), (..., k, k)
-    activation : {"erf", "square"}, keyword-only
+    activation : {"erf_sqrt2", "square"}, keyword-only
     delta : float, keyword-only, default 0
 
     Returns
@@ -336,7 +345,7 @@ def psi_samples(Q: Tensor, M: Tensor, P: Tensor, *, activation: str, delta: floa
     ----------
     Q, M, P : Tensor, shapes (p, p), (p, k), (k, k)
         One (unbatched), positive semi-definite :math:`\Omega` (checked as in :func:`omega`).
-    activation : {"erf", "square"}, keyword-only
+    activation : {"erf_sqrt2", "square"}, keyword-only
     delta : float, keyword-only, default 0
     n_samples : int, keyword-only
     generator : torch.Generator or int, keyword-only
@@ -357,7 +366,7 @@ def psi_samples(Q: Tensor, M: Tensor, P: Tensor, *, activation: str, delta: floa
     --------
     >>> import torch
     >>> I = lambda n: torch.eye(n, dtype=torch.float64)
-    >>> s = psi_samples(I(2), torch.zeros(2, 1, dtype=torch.float64), I(1), activation="erf",
+    >>> s = psi_samples(I(2), torch.zeros(2, 1, dtype=torch.float64), I(1), activation="erf_sqrt2",
     ...                 n_samples=10, generator=0)
     >>> s.var.shape
     torch.Size([10, 2, 2])
@@ -408,7 +417,7 @@ def ode_rhs(Q: Tensor, M: Tensor, P: Tensor, *, activation: str, gamma: float,
     Parameters
     ----------
     Q, M, P : Tensor, shapes (..., p, p), (..., p, k), (..., k, k)
-    activation : {"erf", "square"}, keyword-only
+    activation : {"erf_sqrt2", "square"}, keyword-only
     gamma : float, keyword-only
         Raw SGD learning rate :math:`\gamma \ge 0` (enters only through :math:`\gamma/p`).
     delta : float, keyword-only, default 0
@@ -437,7 +446,7 @@ def ode_rhs(Q: Tensor, M: Tensor, P: Tensor, *, activation: str, gamma: float,
     >>> import torch
     >>> from mfteach.sgd_odes import plateau_overlaps
     >>> o = plateau_overlaps(2)  # a fixed point of gradient flow
-    >>> dQ, dM = ode_rhs(o.Q, o.M, o.P, activation="erf", gamma=0.0, regime="gf")
+    >>> dQ, dM = ode_rhs(o.Q, o.M, o.P, activation="erf_sqrt2", gamma=0.0, regime="gf")
     >>> float(dQ.abs().max()) < 1e-12 and float(dM.abs().max()) < 1e-12
     True
     """
@@ -729,7 +738,7 @@ def mf_rhs(M: Tensor, q: Tensor, P: Tensor, *, activation: str,
         Orthogonal norms :math:`q_i = (Q - MP^{-1}M^\top)_{ii}`.
     P : Tensor, shape (..., k, k)
         Invertible.
-    activation : {"erf", "square"}, keyword-only
+    activation : {"erf_sqrt2", "square"}, keyword-only
     d : int or None, keyword-only, default None
         ``None``: the high-dimensional simplification :math:`\Xi = I` (Lemma/Thm 3).
         An int: the exact average over :math:`\Xi` in dimension ``d`` (needs ``d >= k + 2``).

@@ -256,7 +256,7 @@ def dimension_independence(activation: str, ds: Sequence[int], *, p: int = 2, k:
 
     Parameters
     ----------
-    activation : {"erf", "square"}
+    activation : {"erf_sqrt2", "square"}
     ds : sequence of int
         At least three distinct dimensions, each ``>= p + k``.
     p, k, gamma, t_max : keyword-only
@@ -295,7 +295,7 @@ def dimension_independence(activation: str, ds: Sequence[int], *, p: int = 2, k:
 
     Examples
     --------
-    >>> runs = dimension_independence("erf", [20, 40, 80], t_max=0.5, n_runs=4,
+    >>> runs = dimension_independence("erf_sqrt2", [20, 40, 80], t_max=0.5, n_runs=4,
     ...                               n_replicates=2, gamma=1.0)
     >>> runs.M_spread.shape, runs.spread_fit.n
     (torch.Size([3, 21]), 2)
@@ -425,7 +425,7 @@ def gap_collapse(activation: str, ds: Sequence[int], gammas: Sequence[float], *,
 
     Parameters
     ----------
-    activation : {"erf", "square"}
+    activation : {"erf_sqrt2", "square"}
     ds : sequence of int
         At least three distinct dimensions, each ``>= p + k``.
     gammas : sequence of float
@@ -455,7 +455,7 @@ def gap_collapse(activation: str, ds: Sequence[int], gammas: Sequence[float], *,
 
     Examples
     --------
-    >>> c = gap_collapse("erf", [20, 40, 80], [0.5, 1.0, 2.0], t_max=0.5, n_runs=4,
+    >>> c = gap_collapse("erf_sqrt2", [20, 40, 80], [0.5, 1.0, 2.0], t_max=0.5, n_runs=4,
     ...                  n_replicates=2)
     >>> c.gap.shape, len(c.fits)
     (torch.Size([3, 3]), 2)

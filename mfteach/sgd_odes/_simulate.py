@@ -68,7 +68,7 @@ def _block_steps(W: Tensor, Ws: Tensor, X: Tensor, z: Tensor | None, activation:
     G = X @ X.mT  # (B, T, T)
     lr = gamma / p
     U = torch.zeros(B, T, p, dtype=W.dtype, device=W.device)
-    if activation == "erf":
+    if activation != "square":
         # work with mu = lambda / sqrt 2: sigma = erf(mu), sigma' = sqrt(2/pi) exp(-mu^2)
         fstar = torch.erf(Ls * _INV_SQRT2).mean(-1)  # (B, T)
         L = L * _INV_SQRT2
@@ -84,13 +84,13 @@ def _block_steps(W: Tensor, Ws: Tensor, X: Tensor, z: Tensor | None, activation:
             # (B, t) x (B, t, p) -> (B, p); elementwise + sum: tiny BLAS calls would spawn
             # threads and stall on a busy CPU
             mu = mu + (G[:, t, :t, None] * U[:, :t]).sum(1)
-        if activation == "erf":
+        if activation != "square":
             err = fstar[:, t] - torch.erf(mu).mean(-1)
             torch.mul(torch.exp(-mu * mu), (scale * err).unsqueeze(-1), out=U[:, t])
         else:
             err = fstar[:, t] - (mu * mu).mean(-1)
             torch.mul(mu, (scale * err).unsqueeze(-1), out=U[:, t])
-    if activation == "erf":
+    if activation != "square":
         U = U * math.sqrt(2)
     return W + U.mT @ X
 
@@ -105,7 +105,7 @@ def _naive_steps(W: Tensor, Ws: Tensor, X: Tensor, z: Tensor | None, activation:
         x = X[:, t]  # (B, d)
         lam = torch.bmm(W, x.unsqueeze(-1)).squeeze(-1)  # (B, p)
         lam_s = torch.bmm(Ws.expand(W.shape[0], -1, -1), x.unsqueeze(-1)).squeeze(-1)
-        if activation == "erf":
+        if activation != "square":
             err = torch.erf(lam_s * _INV_SQRT2).mean(-1) - torch.erf(lam * _INV_SQRT2).mean(-1)
             dact = _SQRT_2_OVER_PI * torch.exp(-0.5 * lam * lam)
         else:
@@ -156,7 +156,7 @@ def simulate_sgd(W0: Tensor, W_star: Tensor, *, activation: str, gamma: float,
         Initial student weights; every leading index is an independent run.
     W_star : Tensor, shape (..., k, d)
         Teacher weights, broadcast against the runs (one shared teacher: shape (k, d)).
-    activation : {"erf", "square"}, keyword-only
+    activation : {"erf_sqrt2", "square"}, keyword-only
         :math:`\operatorname{erf}(u/\sqrt2)` or :math:`u^2`, for student and teacher.
     gamma : float, keyword-only
         Raw learning rate :math:`\gamma > 0`; one step advances time by :math:`\gamma/(pd)`.
@@ -205,7 +205,8 @@ def simulate_sgd(W0: Tensor, W_star: Tensor, *, activation: str, gamma: float,
     --------
     >>> from mfteach.sgd_odes import init_weights
     >>> W, Ws = init_weights(2, 1, 20, n_runs=3, generator=0)
-    >>> tr = simulate_sgd(W, Ws, activation="erf", gamma=0.5, t_max=1.0, n_save=3, generator=1)
+    >>> tr = simulate_sgd(W, Ws, activation="erf_sqrt2", gamma=0.5, t_max=1.0, n_save=3,
+    ...                   generator=1)
     >>> tr.risk.shape, tr.t.tolist()
     (torch.Size([3, 3]), [0.0, 0.5, 1.0])
     """

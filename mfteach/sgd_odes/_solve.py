@@ -301,7 +301,7 @@ def solve_ode(Q0: Tensor, M0: Tensor, P: Tensor, *, activation: str, gamma: floa
     ----------
     Q0, M0, P : Tensor, shapes (..., p, p), (..., p, k), (..., k, k)
         Initial overlaps; leading axes are independent initial conditions.
-    activation : {"erf", "square"}, keyword-only
+    activation : {"erf_sqrt2", "square"}, keyword-only
     gamma : float, keyword-only, default 0
         Raw SGD learning rate (only :math:`\gamma/p` enters).
     delta : float, keyword-only, default 0
@@ -354,7 +354,7 @@ def solve_ode(Q0: Tensor, M0: Tensor, P: Tensor, *, activation: str, gamma: floa
     >>> import torch
     >>> I = lambda n: torch.eye(n, dtype=torch.float64)
     >>> tr = solve_ode(I(2), 0.1 * torch.ones(2, 1, dtype=torch.float64), I(1),
-    ...                activation="erf", gamma=0.5, t_max=1.0, n_save=3)
+    ...                activation="erf_sqrt2", gamma=0.5, t_max=1.0, n_save=3)
     >>> tr.Q.shape, bool(tr.risk[-1] < tr.risk[0])
     (torch.Size([3, 2, 2]), True)
     """
@@ -422,7 +422,7 @@ def solve_mf_ode(M0: Tensor, q0: Tensor, P: Tensor, *, activation: str, d: int |
     q0 : Tensor, shape (..., p)
         :math:`q_i = (Q - MP^{-1}M^\top)_{ii}` at :math:`t = 0`.
     P : Tensor, shape (..., k, k)
-    activation : {"erf", "square"}, keyword-only
+    activation : {"erf_sqrt2", "square"}, keyword-only
     d : int or None, keyword-only
         ``None``: high-d simplification (:math:`\Xi = I`); an int: the :math:`\mathbb E_\Xi`
         correction in dimension ``d``.
