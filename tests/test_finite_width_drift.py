@@ -107,7 +107,7 @@ def test_plot_drift_study_draws_theory_and_measurement():
     fig, (ax1, ax2) = fw.plot_drift_study([st], fraction=st)
     labels = [ln.get_label() for ln in ax1.get_lines()]
     assert "theory: slope -0.5" in labels and "theory: slope -1" in labels
-    assert ax1.get_xlabel() == "width n" and ax2.get_xlabel() == "width n"
+    assert ax1.get_xlabel() == "width N" and ax2.get_xlabel() == "width N"
     assert ax1.get_legend() is not None and ax2.get_legend() is not None
     with pytest.raises(TypeError, match="'study' parameter"):
         fw.plot_drift_study("not a study")

@@ -248,11 +248,11 @@ def test_plots_return_figures():
     r = fw.training_cumulants("erf", [8, 16], n_networks=64, steps=4, n_train=4, d=3,
                               generator=0)
     fig, axes = fw.plot_training_cumulants(r)
-    assert isinstance(fig, Figure) and axes[1].get_ylabel().startswith("$n")
+    assert isinstance(fig, Figure) and axes[1].get_ylabel().startswith("$N")
     d = fw.trained_distance("relu", [8, 16, 32], n_networks=64, steps=2, n_train=4, d=3,
                             n_datasets=2, n_floor=3, generator=0)
     fig, axes = fw.plot_trained_distance(d)
-    assert isinstance(fig, Figure) and axes[0].get_xlabel() == "width n"
+    assert isinstance(fig, Figure) and axes[0].get_xlabel() == "width N"
     with pytest.raises(TypeError, match="'result' parameter"):
         fw.plot_trained_distance(r)
 

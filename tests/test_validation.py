@@ -291,6 +291,10 @@ def _result(kind: str):
                                n_replicates=2, generator=0)
     if kind == "noise_floor":
         return so.noise_floor([0.1, 0.2, 0.4], t_max=0.5)
+    if kind == "plateau_escape":
+        return so.plateau_escape(2, perturbations=[1e-2, 1e-3, 1e-4, 1e-5], gammas=[0.0])
+    if kind == "plateau_from_random":
+        return so.plateau_from_random(2, 20, scales=[0.03, 0.01, 3e-3, 1e-3], n_init=2)
     if kind == "noise_floor_grid":
         return so.noise_floor_grid([0.1], [0.01], [1])
     if kind == "noise_floor_sgd":
@@ -592,6 +596,14 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
         runs=_result("dimension_runs")),
     "mfteach.sgd_odes.plot_gap_collapse": lambda: dict(collapse=_result("gap_collapse")),
     "mfteach.sgd_odes.noise_floor_theory": lambda: dict(K=2, gamma=0.1, delta=0.01),
+    "mfteach.sgd_odes.plateau_rate": lambda: dict(K=2, gamma=0.1, delta=0.01),
+    "mfteach.sgd_odes.plateau_escape": lambda: dict(
+        K=2, perturbations=[1e-2, 1e-3, 1e-4, 1e-5], gammas=[0.0]),
+    "mfteach.sgd_odes.plateau_from_random": lambda: dict(
+        K=2, d=20, scales=[0.03, 0.01, 3e-3, 1e-3], n_init=2),
+    "mfteach.sgd_odes.plot_plateau_escape": lambda: dict(res=_result("plateau_escape")),
+    "mfteach.sgd_odes.plot_plateau_from_random": lambda: dict(
+        res=_result("plateau_from_random")),
     "mfteach.sgd_odes.linearised_floor": lambda: dict(K=2, gamma=0.1, delta=0.01,
                                                       P=torch.eye(2, dtype=torch.float64)),
     "mfteach.sgd_odes.noise_floor_grid": lambda: dict(gammas=[0.1], deltas=[0.01], Ks=[1]),
@@ -933,6 +945,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("mfteach.finite_width.ntk_drift", "record_every", "huge"): "records first and last",
     ("mfteach.finite_width.pushed_cumulants", "width", "huge"): "closed form in n",
     ("mfteach.sgd_odes.noise_floor_theory", "K", "huge"): "closed form in K",
+    ("mfteach.sgd_odes.plateau_escape", "gammas", "zero element"): "gamma = 0 is gradient flow",
     ("mfteach.finite_width.trained_distance", "fit_min_width", "huge"): "no fit (None)",
     ("mfteach.finite_width.two_term_slope", "widths", "huge element"): "a number to fit",
     ("mfteach.finite_width.ntk_drift_study", "record_every", "huge"):

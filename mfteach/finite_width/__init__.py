@@ -1,10 +1,10 @@
 r"""Finite width: non-Gaussian outputs at initialisation and the tangent kernel in training.
 
 The chapter module of ``book/02_finite_width.ipynb`` (Carvalho, Costa, Mourão & Oliveira
-2023, arXiv 2304.03385). A one-hidden-layer network of width :math:`n` in the NTK
-parametrization, :math:`f(x) = n^{-1/2}\sum_i a_i\phi(w_i\cdot x/\sqrt d)`, is a sum of
-i.i.d. terms, so its cumulants scale exactly as :math:`\kappa_r \propto n^{1 - r/2}`, and its
-law has an Edgeworth expansion in powers of :math:`n^{-1/2}`. During training the tangent
+2023, arXiv 2304.03385). A one-hidden-layer network of width :math:`N` in the NTK
+parametrization, :math:`f(x) = N^{-1/2}\sum_i a_i\phi(w_i\cdot x/\sqrt d)`, is a sum of
+i.i.d. terms, so its cumulants scale exactly as :math:`\kappa_r \propto N^{1 - r/2}`, and its
+law has an Edgeworth expansion in powers of :math:`N^{-1/2}`. During training the tangent
 kernel moves by a vanishing amount, and the trained ensemble approaches the initial Gaussian
 process pushed through the linear flow of the limiting NTK.
 

@@ -1,14 +1,14 @@
 r"""Cumulants of the output law: unbiased estimates with standard errors, and closed forms.
 
-For one hidden layer the output is :math:`f = n^{-1/2}\sum_{i=1}^n Z_i` with i.i.d.
+For one hidden layer the output is :math:`f = N^{-1/2}\sum_{i=1}^N Z_i` with i.i.d.
 :math:`Z_i = a_i\phi(u_i)`. Cumulants add over independent terms and scale as
 :math:`\kappa_r(cX) = c^r\kappa_r(X)`, so, exactly and for every width,
 
 .. math::
     :label: cumulant-scaling
 
-    \kappa_r(f) = n^{1 - r/2}\,\kappa_r(Z):\qquad \text{skewness} \propto n^{-1/2},\quad
-    \text{excess kurtosis} \propto n^{-1}.
+    \kappa_r(f) = N^{1 - r/2}\,\kappa_r(Z):\qquad \text{skewness} \propto N^{-1/2},\quad
+    \text{excess kurtosis} \propto N^{-1}.
 
 The coefficients :math:`\kappa_r(Z)` follow from the moments
 :math:`\mathbb{E}Z^m = \mathbb{E}a^m\,\mathbb{E}\phi(u)^m` (closed form for ReLU, Gauss-Hermite
@@ -307,7 +307,7 @@ _activation = resolve_activation
 
 def activation_moment(activation: str | Activation, m: int, q: float = 1.0, *,
                       degree: int = 200) -> float:
-    r""":math:`\mathbb{E}\,\phi(u)^m` for :math:`u \sim N(0, q)`.
+    r""":math:`\mathbb{E}\,\phi(u)^m` for :math:`u \sim \mathcal N(0, q)`.
 
     Closed forms: ReLU :math:`q^{m/2}\,2^{m/2 - 1}\Gamma(\frac{m+1}{2})/\sqrt\pi`;
     linear :math:`q^{m/2}(m-1)!!` (even :math:`m`, 0 for odd). Any other activation (tanh, erf,
@@ -391,8 +391,8 @@ class OutputCumulants:
         :math:`(\kappa_1, \dots, \kappa_4)` of one term :math:`Z = a\phi(u)`.
     skewness_coef, kurtosis_coef : float
         :math:`\kappa_3(Z)/\kappa_2(Z)^{3/2}` and :math:`\kappa_4(Z)/\kappa_2(Z)^2`: the
-        output's skewness is ``skewness_coef / sqrt(n)``, its excess kurtosis
-        ``kurtosis_coef / n``.
+        output's skewness is ``skewness_coef / sqrt(N)``, its excess kurtosis
+        ``kurtosis_coef / N``.
     """
 
     activation: str
@@ -403,18 +403,18 @@ class OutputCumulants:
     kurtosis_coef: float
 
     def kappa(self, width: int) -> tuple[float, float, float, float]:
-        r"""Cumulants :math:`\kappa_r(f) = n^{1-r/2}\kappa_r(Z)` of the output at width n."""
+        r"""Cumulants :math:`\kappa_r(f) = N^{1-r/2}\kappa_r(Z)` of the output at width N."""
         width = check_int(width, "width", "mfteach.finite_width.OutputCumulants.kappa", min=1)
         return tuple(k * width ** (1 - r / 2) for r, k in enumerate(self.kappa_neuron, 1))
 
     def skewness(self, width: int) -> float:
-        """Skewness of the output at width n: ``skewness_coef / sqrt(n)``."""
+        """Skewness of the output at width N: ``skewness_coef / sqrt(N)``."""
         width = check_int(width, "width", "mfteach.finite_width.OutputCumulants.skewness",
                           min=1)
         return self.skewness_coef / math.sqrt(width)
 
     def excess_kurtosis(self, width: int) -> float:
-        """Excess kurtosis of the output at width n: ``kurtosis_coef / n``."""
+        """Excess kurtosis of the output at width N: ``kurtosis_coef / N``."""
         width = check_int(width, "width",
                           "mfteach.finite_width.OutputCumulants.excess_kurtosis", min=1)
         return self.kurtosis_coef / width
@@ -422,9 +422,9 @@ class OutputCumulants:
 
 def output_cumulants(activation: str | Activation, *, readout: str = "gaussian",
                      q: float = 1.0, degree: int = 200) -> OutputCumulants:
-    r"""Closed-form cumulants of :math:`f(x) = n^{-1/2}\sum_i a_i\phi(u_i)` at one input.
+    r"""Closed-form cumulants of :math:`f(x) = N^{-1/2}\sum_i a_i\phi(u_i)` at one input.
 
-    With :math:`Z = a\phi(u)`, :math:`u \sim N(0, q)`, :math:`a` independent with
+    With :math:`Z = a\phi(u)`, :math:`u \sim \mathcal N(0, q)`, :math:`a` independent with
     :math:`\mathbb{E}a = 0`, :math:`\mathbb{E}a^2 = 1`:
 
     .. math::
@@ -432,11 +432,11 @@ def output_cumulants(activation: str | Activation, *, readout: str = "gaussian",
         \kappa_2(Z) = \mathbb{E}\phi^2,\qquad \kappa_3(Z) = \mathbb{E}a^3\,\mathbb{E}\phi^3,
         \qquad \kappa_4(Z) = \mathbb{E}a^4\,\mathbb{E}\phi^4 - 3(\mathbb{E}\phi^2)^2,
 
-    and :math:`\kappa_r(f) = n^{1-r/2}\kappa_r(Z)`, exact at
+    and :math:`\kappa_r(f) = N^{1-r/2}\kappa_r(Z)`, exact at
     every width. Gaussian :math:`a`: excess kurtosis
-    :math:`\frac3n(\mathbb{E}\phi^4/(\mathbb{E}\phi^2)^2 - 1)` (ReLU :math:`15/n`,
-    :math:`\operatorname{erf}(u/\sqrt2)` :math:`12/(5n)`); Rademacher :math:`a`:
-    :math:`\frac1n(\mathbb{E}\phi^4/(\mathbb{E}\phi^2)^2 - 3)` (ReLU :math:`3/n`).
+    :math:`\frac3N(\mathbb{E}\phi^4/(\mathbb{E}\phi^2)^2 - 1)` (ReLU :math:`15/N`,
+    :math:`\operatorname{erf}(u/\sqrt2)` :math:`12/(5N)`); Rademacher :math:`a`:
+    :math:`\frac1N(\mathbb{E}\phi^4/(\mathbb{E}\phi^2)^2 - 3)` (ReLU :math:`3/N`).
 
     Parameters
     ----------
@@ -453,7 +453,7 @@ def output_cumulants(activation: str | Activation, *, readout: str = "gaussian",
 
     Notes
     -----
-    This is the leading (and, for one hidden layer, only) term of the :math:`n^{-1/2}` series
+    This is the leading (and, for one hidden layer, only) term of the :math:`N^{-1/2}` series
     of the paper's first contribution, whose coefficients are "determined by the statistics
     of parameter initialization and by the activation function" (Carvalho et al. 2023,
     abstract). For Gaussian :math:`a` it agrees with the one-layer four-point vertex of
@@ -462,7 +462,7 @@ def output_cumulants(activation: str | Activation, *, readout: str = "gaussian",
     References
     ----------
     L. Carvalho, J. L. Costa, J. Mourão, G. Oliveira (2023), arXiv 2304.03385, contribution
-    (1); D. Antognini (2019), arXiv 1908.10030 (the He4 correction at order 1/n).
+    (1); D. Antognini (2019), arXiv 1908.10030 (the He4 correction at order 1/N).
 
     Examples
     --------
@@ -507,7 +507,7 @@ def fourth_cumulant_tensor(x: Tensor, *, activation: str | Activation,
                            readout: str = "gaussian", degree: int | None = None) -> Tensor:
     r"""Leading coefficient of the multi-input fourth cumulant of the output.
 
-    For inputs :math:`x_1, \dots, x_k`, :math:`n\,\kappa(f(x_i), f(x_j), f(x_l), f(x_m))`
+    For inputs :math:`x_1, \dots, x_k`, :math:`N\,\kappa(f(x_i), f(x_j), f(x_l), f(x_m))`
     equals (exactly, for one hidden layer)
 
     .. math::
@@ -516,9 +516,9 @@ def fourth_cumulant_tensor(x: Tensor, *, activation: str | Activation,
         \mathbb{E}\phi_i\phi_j\,\mathbb{E}\phi_l\phi_m + \mathbb{E}\phi_i\phi_l\,
         \mathbb{E}\phi_j\phi_m + \mathbb{E}\phi_i\phi_m\,\mathbb{E}\phi_j\phi_l\big),
 
-    :math:`\phi_i = \phi(u_i)`, :math:`u \sim N(0, xx^\top/d)`. The expectations are computed
-    by a tensor Gauss-Hermite rule in the :math:`r = \mathrm{rank}(xx^\top) \le \min(k, d)`
-    independent directions.
+    :math:`\phi_i = \phi(u_i)`, :math:`u \sim \mathcal N(0, xx^\top/d)`. The expectations are
+    computed by a tensor Gauss-Hermite rule in the
+    :math:`r = \mathrm{rank}(xx^\top) \le \min(k, d)` independent directions.
 
     Parameters
     ----------
@@ -628,8 +628,8 @@ def cumulant_scaling(activation: str | Activation, widths: Sequence[int], *, n_s
     r"""Cumulants of :math:`f(x)` (:math:`|x|^2/d = q`) at several widths, with slopes.
 
     Samples ``n_samples`` networks per width (:func:`sample_outputs`), computes k-statistics
-    (:func:`k_statistics`) and fits :math:`|\kappa_3| \propto n^{s_3}`,
-    :math:`|\kappa_4| \propto n^{s_4}` by weighted least squares
+    (:func:`k_statistics`) and fits :math:`|\kappa_3| \propto N^{s_3}`,
+    :math:`|\kappa_4| \propto N^{s_4}` by weighted least squares
     (:func:`fit_weighted_loglog_slope`); theory: :math:`s_3 = -1/2`, :math:`s_4 = -1`
     (exact for one hidden layer, leading order deeper).
 

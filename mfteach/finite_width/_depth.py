@@ -1,32 +1,33 @@
 r"""The leading finite-width cumulants of a deep network's output, layer by layer.
 
 For the network of :mod:`mfteach.finite_width._sampling` (:math:`L` hidden layers of width
-:math:`n`, i.i.d. :math:`N(0, 1)` hidden weights, no biases), condition on layer :math:`l`:
-the pre-activations of layer :math:`l + 1` are then i.i.d. :math:`N(0, G_{l+1})`, exactly,
-with the random variance :math:`G_{l+1} = \frac1n\sum_j\phi(h^l_j)^2`. Its mean is the kernel
-:math:`K_{l+1} = m(K_l)`, :math:`m(K) = \mathbb{E}_{u\sim N(0, K)}\phi(u)^2`, and its
-fluctuation defines the vertex :math:`V_l = n\operatorname{Var}G_l`. By the law of total
+:math:`N`, i.i.d. :math:`\mathcal N(0, 1)` hidden weights, no biases), condition on layer
+:math:`l`: the pre-activations of layer :math:`l + 1` are then i.i.d.
+:math:`\mathcal N(0, G_{l+1})`, exactly, with the random variance
+:math:`G_{l+1} = \frac1N\sum_j\phi(h^l_j)^2`. Its mean is the kernel
+:math:`K_{l+1} = m(K_l)`, :math:`m(K) = \mathbb{E}_{u\sim \mathcal N(0, K)}\phi(u)^2`, and its
+fluctuation defines the vertex :math:`V_l = N\operatorname{Var}G_l`. By the law of total
 variance and a first-order expansion of :math:`m` (both exact to leading order in
-:math:`1/n`),
+:math:`1/N`),
 
 .. math::
 
     V_1 = 0, \qquad V_{l+1} = \operatorname{Var}_{K_l}\!\big(\phi^2\big) + m'(K_l)^2\,V_l ,
 
-and the law of total cumulance (the output is :math:`n^{-1/2}\sum_i a_i\phi(h^L_i)`, given
+and the law of total cumulance (the output is :math:`N^{-1/2}\sum_i a_i\phi(h^L_i)`, given
 layer :math:`L` a sum of i.i.d. terms of mean zero) gives
 
 .. math::
 
     \kappa_2 = K_{L+1},\qquad
-    n\,\kappa_4 = \mathbb{E}a^4\,\mathbb{E}_{K_L}\phi^4 - 3\big(\mathbb{E}_{K_L}\phi^2\big)^2
-    + 3\,m'(K_L)^2\,V_L ,\qquad \sqrt n\,\kappa_3 = \mathbb{E}a^3\,\mathbb{E}_{K_L}\phi^3 .
+    N\,\kappa_4 = \mathbb{E}a^4\,\mathbb{E}_{K_L}\phi^4 - 3\big(\mathbb{E}_{K_L}\phi^2\big)^2
+    + 3\,m'(K_L)^2\,V_L ,\qquad \sqrt N\,\kappa_3 = \mathbb{E}a^3\,\mathbb{E}_{K_L}\phi^3 .
 
 The first two terms are the one-layer coefficient at the last layer's kernel; the third is the
 non-Gaussianity passed up from the layers below. For ReLU, :math:`m(K) = K/2`, :math:`m' = \frac12`
 and :math:`\operatorname{Var}_K\phi^2 = \frac54K^2`, so :math:`V_l/K_l^2 = 5(l - 1)` and, with a
-Gaussian readout, :math:`n\,\kappa_4/\kappa_2^2 = 15L` **exactly linear in depth**: the
-excess kurtosis is :math:`15L/n`, the :math:`L/n` picture of finite-width theory
+Gaussian readout, :math:`N\,\kappa_4/\kappa_2^2 = 15L` **exactly linear in depth**: the
+excess kurtosis is :math:`15L/N`, the :math:`L/N` picture of finite-width theory
 (Roberts, Yaida & Hanin 2022, ch. 4-5; Hanin & Nica 2020). This is the same recursion as their
 four-point vertex, written for one input.
 """
@@ -56,12 +57,12 @@ class DeepCumulants:
     kernel : tuple of float
         :math:`K_1, \dots, K_{L+1}` (:math:`K_1 = |x|^2/d`, :math:`K_{L+1} = \kappa_2`).
     vertex : tuple of float
-        :math:`V_1, \dots, V_L`, :math:`V_l = n\operatorname{Var}G_l` to leading order.
+        :math:`V_1, \dots, V_L`, :math:`V_l = N\operatorname{Var}G_l` to leading order.
     kappa2 : float
     sqrt_n_kappa3 : float
-        :math:`\sqrt n\,\kappa_3`.
+        :math:`\sqrt N\,\kappa_3`.
     n_kappa4 : float
-        :math:`n\,\kappa_4`.
+        :math:`N\,\kappa_4`.
     """
 
     depth: int
@@ -73,7 +74,7 @@ class DeepCumulants:
 
     @property
     def n_excess_kurtosis(self) -> float:
-        r""":math:`n\,\kappa_4/\kappa_2^2`."""
+        r""":math:`N\,\kappa_4/\kappa_2^2`."""
         return self.n_kappa4 / self.kappa2**2
 
     def excess_kurtosis(self, width: int) -> float:
@@ -84,7 +85,7 @@ class DeepCumulants:
 
 
 def _slope_m(act: Activation, K: float, degree: int) -> float:
-    r""":math:`m'(K) = \frac{d}{dK}\mathbb{E}_{N(0, K)}\phi^2
+    r""":math:`m'(K) = \frac{d}{dK}\mathbb{E}_{\mathcal N(0, K)}\phi^2
     = \mathbb{E}[\phi(u)^2(u^2 - K)]/(2K^2)` (differentiating the Gaussian density in its
     variance)."""
     if act is get_activation("relu"):
@@ -99,7 +100,7 @@ def _slope_m(act: Activation, K: float, degree: int) -> float:
 
 def deep_cumulants(activation: str | Activation, depth: int, *, readout: str = "gaussian",
                    q: float = 1.0, degree: int = 200) -> DeepCumulants:
-    r"""The leading :math:`1/n` cumulants of a depth-:math:`L` network's output (module
+    r"""The leading :math:`1/N` cumulants of a depth-:math:`L` network's output (module
     docstring): the kernel and vertex recursions and the law of total cumulance.
 
     Parameters

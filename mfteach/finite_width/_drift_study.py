@@ -2,23 +2,24 @@ r"""The tangent kernel's drift during the whole training, over independent data 
 
 Carvalho et al. (2023, arXiv 2304.03385, abstract) show that the NTK of a wide network stays
 close to its initial value "during the whole training", with bounds sharper than the
-classical :math:`O(n^{-1/2})`, and, as a corollary, that gradient descent reaches a global
+classical :math:`O(N^{-1/2})`, and, as a corollary, that gradient descent reaches a global
 minimum with high probability for wide networks. This module measures both statements for
-:math:`f(x) = n^{-1/2}\sum_i a_i\phi(w_i\cdot x/\sqrt d)` (:class:`mfteach.models.TwoLayer`,
+:math:`f(x) = N^{-1/2}\sum_i a_i\phi(w_i\cdot x/\sqrt d)` (:class:`mfteach.models.TwoLayer`,
 ``"ntk"``) trained by full-batch gradient descent (:func:`mfteach.training.train`) *to
 convergence*, i.e. until every network's loss
-:math:`L = \frac1{2N}\sum_i (f(x_i) - y_i)^2` is below a threshold or a step budget is spent:
+:math:`\mathcal L = \frac1{2n}\sum_\mu (f(x_\mu) - y_\mu)^2` is below a threshold or a step
+budget is spent:
 
 * the supremum over training time of :math:`\|\Theta_t - \Theta_0\|_F/\|\Theta_0\|_F` per
   network, against the width, with its weighted log-log slope on each of several independent
   data sets and the spread of those slopes (:func:`mfteach.stats.slope_spread`);
 * the fraction of networks whose loss falls below the threshold, against the width.
 
-Predicted exponents of the sup drift (heuristics, not theorems): :math:`n^{-1}` for smooth
-activations (the kernel's change is second order in the :math:`O(n^{-1/2})` weight moves;
-Dyer & Gur-Ari 2020, arXiv 1909.11304), between :math:`n^{-1/2}` and :math:`n^{-1}` for ReLU
-(the :math:`O(n^{-1/2})` moves flip the signs of the few neurons near the kink). The rigorous
-bound is :math:`O(n^{-1/2})` (Jacot et al. 2018; Lee et al. 2019, arXiv 1902.06720).
+Predicted exponents of the sup drift (heuristics, not theorems): :math:`N^{-1}` for smooth
+activations (the kernel's change is second order in the :math:`O(N^{-1/2})` weight moves;
+Dyer & Gur-Ari 2020, arXiv 1909.11304), between :math:`N^{-1/2}` and :math:`N^{-1}` for ReLU
+(the :math:`O(N^{-1/2})` moves flip the signs of the few neurons near the kink). The rigorous
+bound is :math:`O(N^{-1/2})` (Jacot et al. 2018; Lee et al. 2019, arXiv 1902.06720).
 """
 
 from __future__ import annotations
@@ -228,8 +229,8 @@ def ntk_drift_dataset(activation: str, widths: Sequence[int], *,
     convergence and record the tangent kernel's drift along the way.
 
     The data (:func:`sphere_data`, ``n_train`` points in dimension ``d``) and the networks of
-    width :math:`n` are drawn from ``numpy.random.SeedSequence`` children of the seed (keys
-    ``(0,)`` and ``(1, n)``): the networks of a width do not depend on the other widths. Each
+    width :math:`N` are drawn from ``numpy.random.SeedSequence`` children of the seed (keys
+    ``(0,)`` and ``(1, N)``): the networks of a width do not depend on the other widths. Each
     width trains by GD in chunks of ``record_every`` steps until every network's loss is
     below ``loss_threshold`` or ``max_steps`` steps are spent; the drift and the loss are
     recorded at the end of every chunk, so the supremum is over those steps and the step of

@@ -10,8 +10,8 @@ standardized cumulants :math:`\gamma_1 = \kappa_3/s^3`, :math:`\gamma_2 = \kappa
     + \Big(\frac{\gamma_2}{24}He_4(v) + \frac{\gamma_1^2}{72}He_6(v)\Big)\Big],
     \qquad v = \frac{u - \kappa_1}{s},
 
-where the :math:`\gamma_1` term is of order :math:`n^{-1/2}` (one term) and the bracket of
-order :math:`n^{-1}` (two terms) for a width-:math:`n` output. Integrating term by term
+where the :math:`\gamma_1` term is of order :math:`N^{-1/2}` (one term) and the bracket of
+order :math:`N^{-1}` (two terms) for a width-:math:`N` output. Integrating term by term
 (:math:`\int He_k\varphi = -He_{k-1}\varphi`) gives the distribution function
 
 .. math::
@@ -102,8 +102,9 @@ def edgeworth_density(u, *, kappa2: float, kappa3: float = 0.0, kappa4: float = 
     kappa3, kappa4, kappa1 : float, keyword-only
         Third and fourth cumulants, mean.
     terms : {0, 1, 2}
-        0: the Gaussian :math:`N(\kappa_1, \kappa_2)`; 1: plus the :math:`\gamma_1 He_3` term
-        (order :math:`n^{-1/2}`); 2: plus the order-:math:`n^{-1}` terms
+        0: the Gaussian :math:`\mathcal N(\kappa_1, \kappa_2)`; 1: plus the
+        :math:`\gamma_1 He_3` term (order :math:`N^{-1/2}`); 2: plus the order-:math:`N^{-1}`
+        terms
         :math:`\gamma_2 He_4/24 + \gamma_1^2 He_6/72`.
 
     Returns

@@ -2,8 +2,8 @@ r"""Exact output cumulants at initialisation for non-Gaussian hidden weights.
 
 With i.i.d. hidden weights :math:`w_{ij}` of mean 0 and variance 1 (``HIDDEN_LAWS``), the
 pre-activation at one input is :math:`u = \sum_j c_j w_j`, :math:`c = x/\sqrt d`. It is
-Gaussian, :math:`N(0, q)` with :math:`q = |x|^2/d`, only when the weights are (or, by the CLT,
-as the number of comparable non-zero :math:`c_j` grows). The cumulants of one term
+Gaussian, :math:`\mathcal N(0, q)` with :math:`q = |x|^2/d`, only when the weights are (or, by
+the CLT, as the number of comparable non-zero :math:`c_j` grows). The cumulants of one term
 :math:`Z = a\phi(u)` then follow from :math:`\mathbb{E}Z^m = \mathbb{E}a^m\,\mathbb{E}\phi(u)^m`
 as in :func:`output_cumulants`, with the moments :math:`\mathbb{E}\phi(u)^m` taken under the
 exact law of :math:`u`:
@@ -31,7 +31,7 @@ smooth expectation gives :math:`\mathbb{E}g(u) - \mathbb{E}g(z) = \frac{\kappa_4
 \mathbb{E}g^{(4)}(z) + O(k^{-2})`, so every cumulant coefficient approaches its Gaussian-hidden
 value at the rate :math:`1/k`. For ReLU it is exact at every :math:`k`:
 :math:`\mathbb{E}\phi^2 = q/2`, :math:`\mathbb{E}\phi^4 = \mathbb{E}u^4/2 = (3 + \kappa_4(w)/k)
-q^2/2`, so with Gaussian readout :math:`n\kappa_4/\kappa_2^2 = 15 + 6\kappa_4(w)/k`.
+q^2/2`, so with Gaussian readout :math:`N\kappa_4/\kappa_2^2 = 15 + 6\kappa_4(w)/k`.
 
 References
 ----------
@@ -141,7 +141,7 @@ def _uniform_rule(c: np.ndarray, fn: str, x) -> tuple[np.ndarray, np.ndarray]:
 def hidden_law_cumulants(activation: str | Activation, x: Tensor, *,
                          readout: str = "gaussian",
                          hidden: str = "gaussian") -> HiddenLawCumulants:
-    r"""Exact cumulants of :math:`f(x) = n^{-1/2}\sum_i a_i\phi(w_i\cdot x/\sqrt d)` at one
+    r"""Exact cumulants of :math:`f(x) = N^{-1/2}\sum_i a_i\phi(w_i\cdot x/\sqrt d)` at one
     input, for i.i.d. hidden weights of a given law.
 
     As :func:`output_cumulants`, with :math:`\mathbb{E}\phi(u)^m` under the exact law of
@@ -172,7 +172,7 @@ def hidden_law_cumulants(activation: str | Activation, x: Tensor, *,
     Notes
     -----
     At :math:`x = \sqrt d\,e_1`, :math:`u = w_1` has the hidden law itself. Gaussian readout,
-    :math:`n\kappa_4/\kappa_2^2`: ReLU 15 (Gaussian), 3 (Rademacher), 7.8 (uniform); tanh
+    :math:`N\kappa_4/\kappa_2^2`: ReLU 15 (Gaussian), 3 (Rademacher), 7.8 (uniform); tanh
     1.882 (Gaussian), 0 (Rademacher: :math:`\phi(u)^2 = \tanh^2 1` is constant), 1.271
     (uniform). For the delocalised :math:`x = (1, \dots, 1)` the coefficient tends to
     the Gaussian value at the rate :math:`1/d` (ReLU: exactly

@@ -3,7 +3,7 @@ the trained ensemble against the Gaussian process of the linear flow.
 
 One hidden layer, NTK parametrization, both layers trained (:class:`mfteach.models.TwoLayer`
 with ``parametrization="ntk"``); training is full-batch gradient descent on
-:math:`L = \frac1{2N}\sum_{i=1}^N (f(x_i) - y_i)^2` with learning rate :math:`\eta`
+:math:`\mathcal L = \frac1{2n}\sum_{\mu=1}^n (f(x_\mu) - y_\mu)^2` with learning rate :math:`\eta`
 (:func:`mfteach.training.train`).
 
 At infinite width the tangent kernel :math:`\Theta` is deterministic and constant, so
@@ -12,7 +12,7 @@ gradient descent moves the outputs linearly:
 .. math::
     :label: linear-flow
 
-    f_k(x) = f_0(x) - \Theta(x, X)\,\Theta^{-1}\big(I - (I - \tfrac{\eta}{N}\Theta)^k\big)
+    f_k(x) = f_0(x) - \Theta(x, X)\,\Theta^{-1}\big(I - (I - \tfrac{\eta}{n}\Theta)^k\big)
     \big(f_0(X) - y\big),\qquad \Theta = \Theta(X, X),
 
 and since :math:`f_0` is the NNGP (covariance :math:`K`), :math:`f_k(x)` is Gaussian with
@@ -107,11 +107,11 @@ def _check_train_sizes(fn: str, *, width: int, n_networks: int, n_train: int, d:
 
 def ntk_variance_coefficient(x: Tensor, *, activation: str | Activation,
                              readout: str = "gaussian", degree: int = 96) -> Tensor:
-    r""":math:`n\,\mathrm{Var}\,\hat\Theta(x, x')` of the one-hidden-layer empirical NTK.
+    r""":math:`N\,\mathrm{Var}\,\hat\Theta(x, x')` of the one-hidden-layer empirical NTK.
 
-    :math:`\hat\Theta(x, x') = \frac1n\sum_i T_i` with i.i.d.
+    :math:`\hat\Theta(x, x') = \frac1N\sum_i T_i` with i.i.d.
     :math:`T = \phi(u)\phi(u') + \rho\,a^2\phi'(u)\phi'(u')`, :math:`\rho = x\cdot x'/d`, so
-    :math:`n\,\mathrm{Var}\,\hat\Theta = \mathrm{Var}\,T` exactly:
+    :math:`N\,\mathrm{Var}\,\hat\Theta = \mathrm{Var}\,T` exactly:
 
     .. math::
 
@@ -181,7 +181,7 @@ class NTKFluctuations:
     theory_mean : Tensor, shape (k, k)
         :func:`mfteach.kernels.ntk` (``depth=1``).
     theory_var_coef : Tensor, shape (k, k)
-        :func:`ntk_variance_coefficient`: the variance is ``theory_var_coef / n``.
+        :func:`ntk_variance_coefficient`: the variance is ``theory_var_coef / N``.
     fit : SlopeFit
         Weighted fit of the variance of entry ``[0, 0]`` against the width (theory:
         slope :math:`-1`).
@@ -207,7 +207,7 @@ def ntk_fluctuations(x: Tensor, *, activation: str | Activation, widths: Sequenc
 
     For each width, ``n_samples`` networks (:func:`sample_ntk`); the mean should match
     :func:`mfteach.kernels.ntk` at every width and the variance fall like
-    :math:`v/n` (:func:`ntk_variance_coefficient`). ``x`` is ``(k, d)``, ``widths`` at least
+    :math:`v/N` (:func:`ntk_variance_coefficient`). ``x`` is ``(k, d)``, ``widths`` at least
     two distinct widths (the slope is a weighted fit), ``n_samples >= 4``.
 
     Raises
@@ -364,10 +364,10 @@ def ntk_drift(activation: str, widths: Sequence[int], *, lr: float = 0.5, steps:
 
     Notes
     -----
-    The rigorous bounds give :math:`O(n^{-1/2})` (Jacot et al. 2018; Lee et al. 2019); the
-    typical drift of smooth activations is :math:`O(n^{-1})` (Dyer & Gur-Ari 2020). ReLU
+    The rigorous bounds give :math:`O(N^{-1/2})` (Jacot et al. 2018; Lee et al. 2019); the
+    typical drift of smooth activations is :math:`O(N^{-1})` (Dyer & Gur-Ari 2020). ReLU
     measures in between: its kernel depends on the signs of the pre-activations, and the
-    :math:`O(n^{-1/2})` moves flip the few neurons near the kink. Book chapter 02.
+    :math:`O(N^{-1/2})` moves flip the few neurons near the kink. Book chapter 02.
 
     Examples
     --------
@@ -445,7 +445,7 @@ def gp_prediction(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str | Act
     r"""Mean and covariance of the infinite-width outputs at ``x_test`` after GD.
 
     With :math:`\Theta = QΛQ^\top` on the training set and
-    :math:`B = \Theta(x_*, X)\,Q\,\mathrm{diag}\big((1 - (1 - \eta\lambda_j/N)^k)/\lambda_j
+    :math:`B = \Theta(x_*, X)\,Q\,\mathrm{diag}\big((1 - (1 - \eta\lambda_j/n)^k)/\lambda_j
     \big)Q^\top`, :math:`f_k(x_*) = f_0(x_*) - Bf_0(X) + By` and
 
     .. math::
@@ -458,15 +458,15 @@ def gp_prediction(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str | Act
 
     Parameters
     ----------
-    X : Tensor, shape (N, d)
-    y : Tensor, shape (N,)
+    X : Tensor, shape (n, d)
+    y : Tensor, shape (n,)
     x_test : Tensor, shape (m, d)
     activation : str or Activation
     lr : float
         :math:`\eta`.
     steps : int
         :math:`k`; the factor :math:`(1 - (1 - c)^k)/\lambda` is evaluated with
-        ``expm1``/``log1p`` and tends to :math:`k\eta/N` as :math:`\lambda \to 0`.
+        ``expm1``/``log1p`` and tends to :math:`k\eta/n` as :math:`\lambda \to 0`.
 
     Returns
     -------
@@ -497,11 +497,11 @@ def gp_prediction(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str | Act
 
 
 def _check_train_test(X, y, x_test, fn: str) -> tuple[Tensor, Tensor, Tensor]:
-    """Training inputs X (N, d), N, d >= 1, targets y (N,), test inputs (m, d), m >= 1, all
+    """Training inputs X (n, d), n, d >= 1, targets y (n,), test inputs (m, d), m >= 1, all
     finite, on one device and dtype."""
     check_tensor(X, "X", fn, ndim=2)
     if X.shape[0] < 1 or X.shape[1] < 1:
-        fail("X", fn, "a tensor of shape (N, d) with N, d >= 1", X)
+        fail("X", fn, "a tensor of shape (n, d) with n, d >= 1", X)
     check_tensor(y, "y", fn, ndim=1)
     if y.shape[0] != X.shape[0]:
         fail("y", fn, f"a tensor of shape ({X.shape[0]},): one target per row of 'X'", y)
@@ -526,7 +526,7 @@ def _gp_prediction(X: Tensor, y: Tensor, x_test: Tensor, act: Activation, lr: fl
     lam, Q = torch.linalg.eigh(T[:N, :N])
     c = lr * lam / N
     if bool((c >= 2).any()):
-        fail("lr", fn, f"below 2N/lambda_max = {2 * N / float(lam.max()):.4g} (gradient "
+        fail("lr", fn, f"below 2n/lambda_max = {2 * N / float(lam.max()):.4g} (gradient "
              "descent on the linear model diverges beyond it)", lr)
     k = float(steps) if steps < 2**1000 else math.inf  # the long-time limit
     safe = lam > 1e-12 * lam.abs().max()
@@ -677,7 +677,7 @@ class EnsembleVsGP:
     w2_floor : float
         Its size from sampling alone, :math:`s_\infty\sqrt{3/(2M)}` (rms, for M samples).
     ks : Tensor, shape (W,)
-        Kolmogorov-Smirnov distance of the ensemble to :math:`N(m_\infty, s^2_\infty)`.
+        Kolmogorov-Smirnov distance of the ensemble to :math:`\mathcal N(m_\infty, s^2_\infty)`.
     ks_floor : float
         :math:`0.87/\sqrt M`, its mean under the GP law.
     """

@@ -48,7 +48,7 @@ def _figure(ncols: int, width: float = 9.0, height: float = 3.6):
 def plot_output_law(samples: torch.Tensor, theory: OutputCumulants, width: int, *, ax=None,
                     bins: int = 80):
     r"""Histogram of :math:`f(x)` with the Gaussian and the one- and two-term Edgeworth
-    densities of :math:`\kappa_r = n^{1-r/2}\kappa_r(Z)` (``theory``) overlaid.
+    densities of :math:`\kappa_r = N^{1-r/2}\kappa_r(Z)` (``theory``) overlaid.
 
     Returns
     -------
@@ -76,7 +76,7 @@ def plot_output_law(samples: torch.Tensor, theory: OutputCumulants, width: int, 
         dens.pop("Edgeworth, 1 term")  # identical to the Gaussian for a symmetric law
     inside = s[(s >= grid[0]) & (s <= grid[-1])]
     fig, ax = histogram_with_densities(inside, dens, bins=bins, xlabel="output f(x)", ax=ax)
-    ax.set_title(f"{theory.activation}, readout {theory.readout}, n = {width}: skew "
+    ax.set_title(f"{theory.activation}, readout {theory.readout}, N = {width}: skew "
                  f"{theory.skewness(width):.2f}, ex. kurt {theory.excess_kurtosis(width):.2f}",
                  fontsize=9)
     ax.legend(fontsize=8)
@@ -84,7 +84,7 @@ def plot_output_law(samples: torch.Tensor, theory: OutputCumulants, width: int, 
 
 
 def plot_cumulant_scaling(scaling: CumulantScaling, *, ax=None, mark: int | None = None):
-    r""":math:`n\,\kappa_4/\kappa_2^2` and :math:`\sqrt n\,\kappa_3/\kappa_2^{3/2}` against
+    r""":math:`N\,\kappa_4/\kappa_2^2` and :math:`\sqrt N\,\kappa_3/\kappa_2^{3/2}` against
     the width, with standard errors and the (flat) closed forms.
 
     Returns
@@ -108,8 +108,8 @@ def plot_cumulant_scaling(scaling: CumulantScaling, *, ax=None, mark: int | None
     n = np.asarray(scaling.widths, dtype=float)
     for y, se, lab, col, p in (
             (scaling.excess_kurtosis, scaling.excess_kurtosis_stderr,
-             r"$n\,\times$ excess kurtosis", "C0", 1.0),
-            (scaling.skewness, scaling.skewness_stderr, r"$\sqrt{n}\,\times$ skewness", "C1",
+             r"$N\,\times$ excess kurtosis", "C0", 1.0),
+            (scaling.skewness, scaling.skewness_stderr, r"$\sqrt{N}\,\times$ skewness", "C1",
              0.5)):
         ax.errorbar(n, y.cpu().numpy() * n**p, yerr=se.cpu().numpy() * n**p, fmt="o",
                     color=col, capsize=3, label=lab)
@@ -119,10 +119,10 @@ def plot_cumulant_scaling(scaling: CumulantScaling, *, ax=None, mark: int | None
     if mark is not None:
         ax.axvline(mark, color="grey", lw=0.8)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("width n")
+    ax.set_xlabel("width N")
     ax.set_ylabel("rescaled cumulant")
     ax.legend(fontsize=8)
-    ax.set_title("flat in n: cumulants scale as $n^{1-r/2}$", fontsize=9)
+    ax.set_title("flat in N: cumulants scale as $N^{1-r/2}$", fontsize=9)
     return fig, ax
 
 
@@ -150,14 +150,14 @@ def plot_ntk_drift(drifts: Sequence[NTKDrift]):
         for j, n in enumerate(dr.widths):
             ax1.plot(steps, dr.drift[1:, j].mean(1).cpu().numpy(), color=f"C{j}",
                      ls="-" if i == 0 else "--",
-                     label=f"n = {n}" + (f" ({dr.activation})" if len(drifts) > 1 else ""))
+                     label=f"N = {n}" + (f" ({dr.activation})" if len(drifts) > 1 else ""))
     ax1.set_yscale("log")
     ax1.set_xlabel("GD step")
     ax1.set_ylabel(r"$\|\Theta_t - \Theta_0\|_F / \|\Theta_0\|_F$")
     ax1.legend(fontsize=7, ncol=1 + (len(drifts) > 1))
     for i, dr in enumerate(drifts):
         loglog_with_fit(dr.widths, dr.final, yerr=dr.final_stderr, fit=dr.fit,
-                        xlabel="width n", ylabel="final relative NTK change",
+                        xlabel="width N", ylabel="final relative NTK change",
                         reference_slopes=(-0.5, -1.0) if i == 0 else (),
                         label=dr.activation, ax=ax2)
     ax2.legend(fontsize=7)
@@ -187,7 +187,7 @@ def plot_ensemble_vs_gp(result: EnsembleVsGP):
     grid = np.linspace(result.gp_mean - 5 * sd, result.gp_mean + 5 * sd, 300)
     for j, c in ((0, "C1"), (len(result.widths) - 1, "C0")):
         ax1.hist(result.outputs[j].cpu().numpy(), bins=40, density=True, alpha=0.35, color=c,
-                 label=f"trained, n = {result.widths[j]}")
+                 label=f"trained, N = {result.widths[j]}")
     ax1.plot(grid, np.exp(-0.5 * ((grid - result.gp_mean) / sd) ** 2)
              / (sd * math.sqrt(2 * math.pi)), "k-", label="GP of the linear flow")
     ax1.set_xlabel(r"$f_t(x_*)$")
@@ -200,7 +200,7 @@ def plot_ensemble_vs_gp(result: EnsembleVsGP):
     ax2.axhline(result.ks_floor, color="C1", ls=":")
     ax2.loglog(n, result.ks[0].item() * (n / n[0]) ** -0.5, "k--", lw=0.8,
                label="slope -1/2")
-    ax2.set_xlabel("width n")
+    ax2.set_xlabel("width N")
     ax2.set_ylabel("distance to the GP law")
     ax2.legend(fontsize=7)
     return fig

@@ -94,7 +94,7 @@ def plot_drift_study(study: DriftStudy | Sequence[DriftStudy], *,
         ax1.plot(grid, y0 * (grid / n0) ** p, "k" + ls, lw=0.9, label=f"theory: slope {p:g}")
     ax1.set_xscale("log", base=2)
     ax1.set_yscale("log")
-    ax1.set_xlabel("width n")
+    ax1.set_xlabel("width N")
     ax1.set_ylabel(r"$\sup_t \|\Theta_t - \Theta_0\|_F / \|\Theta_0\|_F$")
     ax1.set_title("NTK drift during the whole training", fontsize=9)
     ax1.legend(fontsize=7)
@@ -105,10 +105,10 @@ def plot_drift_study(study: DriftStudy | Sequence[DriftStudy], *,
                      fmt="s-", color=color[st.activation], capsize=3,
                      label=f"{st.activation} ({M} networks, loss < {st.loss_threshold:g} "
                            f"in {st.max_steps} steps)")
-    ax2.axhline(1.0, color="k", ls="--", lw=0.9, label="theory: 1 as n grows (global min.)")
+    ax2.axhline(1.0, color="k", ls="--", lw=0.9, label="theory: 1 as N grows (global min.)")
     ax2.set_xscale("log", base=2)
     ax2.set_ylim(-0.05, 1.08)
-    ax2.set_xlabel("width n")
+    ax2.set_xlabel("width N")
     ax2.set_ylabel("fraction with loss < threshold")
     ax2.set_title("gradient descent reaches a global minimum", fontsize=9)
     ax2.legend(fontsize=7)

@@ -5,16 +5,16 @@ The network of the chapter is the NTK-parametrized fully connected net of
 
 .. math::
 
-    f(x) = \frac{1}{\sqrt n}\sum_{i=1}^n a_i\,\phi\big(h^L_i(x)\big),\qquad
-    h^1 = \frac{W^1 x}{\sqrt d},\qquad h^{l+1} = \frac{W^{l+1}\phi(h^l)}{\sqrt n},
+    f(x) = \frac{1}{\sqrt N}\sum_{i=1}^N a_i\,\phi\big(h^L_i(x)\big),\qquad
+    h^1 = \frac{W^1 x}{\sqrt d},\qquad h^{l+1} = \frac{W^{l+1}\phi(h^l)}{\sqrt N},
 
-with i.i.d. hidden weights of mean 0 and variance 1 (:math:`N(0, 1)` by default, or one of
+with i.i.d. hidden weights of mean 0 and variance 1 (:math:`\mathcal N(0, 1)` by default, or one of
 ``HIDDEN_LAWS`` in :func:`sample_outputs`) and i.i.d. readout weights :math:`a_i` of mean 0
 and variance 1 drawn from one of ``READOUTS``. For one hidden layer (``depth=1``) the output is
-a sum of :math:`n` i.i.d. terms :math:`Z_i = a_i\phi(u_i)`, where the pre-activations
+a sum of :math:`N` i.i.d. terms :math:`Z_i = a_i\phi(u_i)`, where the pre-activations
 :math:`u_i = (w_i\cdot x/\sqrt d)_x` are jointly Gaussian with covariance
 :math:`K^1(x, x') = x\cdot x'/d`. The sampler draws :math:`(a, u)` directly, as an
-:math:`S\times n` matrix per input direction, never the weights :math:`w_i \in \mathbb{R}^d`,
+:math:`S\times N` matrix per input direction, never the weights :math:`w_i \in \mathbb{R}^d`,
 and never one network at a time (Gaussian hidden weights; other laws draw the first-layer
 weights). Deeper networks are drawn as batches of weight matrices.
 """
@@ -65,7 +65,7 @@ _READOUTS = {
 READOUTS: tuple[str, ...] = tuple(_READOUTS)
 
 #: Names of the laws of the hidden weights :math:`w_{ij}` (mean 0, variance 1):
-#: ``"gaussian"`` :math:`N(0, 1)`; ``"rademacher"`` :math:`\pm 1` with probability 1/2;
+#: ``"gaussian"`` :math:`\mathcal N(0, 1)`; ``"rademacher"`` :math:`\pm 1` with probability 1/2;
 #: ``"uniform"`` uniform on :math:`[-\sqrt3, \sqrt3]`. Their fourth cumulants are 0, -2, -6/5.
 HIDDEN_LAWS: tuple[str, ...] = ("gaussian", "rademacher", "uniform")
 
@@ -116,7 +116,7 @@ def sample_readout(shape: tuple[int, ...], law: str = "gaussian", *,
     ----------
     shape : tuple of int
     law : {"gaussian", "rademacher", "exponential"}
-        :math:`N(0,1)`; :math:`\pm1` with probability 1/2; :math:`E - 1` with
+        :math:`\mathcal N(0,1)`; :math:`\pm1` with probability 1/2; :math:`E - 1` with
         :math:`E \sim \mathrm{Exp}(1)` (third moment 2, fourth moment 9).
     generator, device, dtype : keyword-only
         Randomness (int seed or a generator on ``device``), placement, dtype (float64
@@ -227,7 +227,7 @@ def _hidden_features(L: Tensor, act: Activation, m: int, width: int, depth: int,
                      g: torch.Generator) -> Tensor:
     """phi(h^L) for m networks: shape (m, width, k)."""
     z = torch.randn(m, width, L.shape[1], generator=g, device=L.device, dtype=L.dtype)
-    h = z @ L.T  # (m, n, k): first-layer pre-activations, covariance x.x'/d
+    h = z @ L.T  # (m, N, k): first-layer pre-activations, covariance x.x'/d
     for _ in range(depth - 1):
         W = torch.randn(m, width, width, generator=g, device=L.device, dtype=L.dtype)
         h = W @ act.fn(h) / math.sqrt(width)
@@ -241,7 +241,7 @@ def _hidden_features_law(x: Tensor, act: Activation, m: int, width: int, depth: 
     The first-layer weights are drawn as (m, width, d) matrices (a non-Gaussian law is not
     fixed by the covariance x.x'/d, so the pre-activations cannot be drawn directly)."""
     W = _draw_hidden((m, width, x.shape[1]), law, g, x.device, x.dtype)
-    h = W @ x.T / math.sqrt(x.shape[1])  # (m, n, k)
+    h = W @ x.T / math.sqrt(x.shape[1])  # (m, N, k)
     for _ in range(depth - 1):
         W = _draw_hidden((m, width, width), law, g, x.device, x.dtype)
         h = W @ act.fn(h) / math.sqrt(width)
@@ -254,10 +254,10 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
                    chunk_size: int | None = None, hidden: str = "gaussian") -> Tensor:
     r"""Outputs :math:`f(x)` of ``n_samples`` independent random networks of width ``width``.
 
-    :math:`f(x) = n^{-1/2}\sum_i a_i\phi(h^L_i(x))` with the architecture of this module's
+    :math:`f(x) = N^{-1/2}\sum_i a_i\phi(h^L_i(x))` with the architecture of this module's
     docstring. For ``depth=1`` the pre-activations :math:`u = (w_i\cdot x/\sqrt d)_x` are
     drawn directly as :math:`u = zL^\top`, :math:`LL^\top = xx^\top/d`, from
-    :math:`S\times n\times r` standard normals (:math:`r \le \min(k, d)`), so the cost does not
+    :math:`S\times N\times r` standard normals (:math:`r \le \min(k, d)`), so the cost does not
     depend on the input dimension :math:`d`.
 
     Parameters
@@ -267,7 +267,7 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
     activation : str or Activation
         ``"relu"``, ``"erf"``, ``"tanh"``, ...
     width : int
-        Hidden width :math:`n`.
+        Hidden width :math:`N`.
     n_samples : int
         Number of networks :math:`S`.
     generator : int or torch.Generator
@@ -280,12 +280,12 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
     hidden : {"gaussian", "rademacher", "uniform"}
         Law of every hidden weight (``HIDDEN_LAWS``, mean 0, variance 1). ``"gaussian"``
         draws the pre-activations directly (cost independent of :math:`d`); the other laws
-        draw the first-layer weights as :math:`S\times n\times d` matrices (cost
+        draw the first-layer weights as :math:`S\times N\times d` matrices (cost
         :math:`\propto d`), since the law of :math:`u = w\cdot x/\sqrt d` is then Gaussian
         only as :math:`d \to \infty` (:func:`hidden_law_cumulants` gives its exact cumulants).
     depth : int
         Number of hidden layers :math:`L` (the deeper layers are drawn as
-        :math:`S\times n\times n` weight matrices, chunked).
+        :math:`S\times N\times N` weight matrices, chunked).
     device, dtype
         Where to sample; float64 by default (cumulants need it). On a GPU, float32 is the
         fast path and is fine for histograms.
@@ -338,7 +338,7 @@ def sample_outputs(x: Tensor, *, activation: str | Activation, width: int, n_sam
     with torch.no_grad():
         for m in _chunks(n_samples, per_net, chunk_size, dev):
             a = _draw_readout((m, 1, width), readout, g, dev, dt)
-            feats = _hidden_features(L, act, m, width, depth, g)  # (m, n, k)
+            feats = _hidden_features(L, act, m, width, depth, g)  # (m, N, k)
             if k == 1:  # a batched dot product: one fused multiply-reduce
                 out[start:start + m, 0] = (a[:, 0] * feats[..., 0]).sum(1) / math.sqrt(width)
             else:
@@ -359,7 +359,7 @@ def _sample_outputs_law(fn, x, act, width, n_samples, generator, readout, depth,
     with torch.no_grad():
         for m in _chunks(n_samples, per_net, chunk_size, dev):
             a = _draw_readout((m, 1, width), readout, g, dev, dt)
-            feats = _hidden_features_law(x, act, m, width, depth, g, hidden)  # (m, n, k)
+            feats = _hidden_features_law(x, act, m, width, depth, g, hidden)  # (m, N, k)
             out[start:start + m] = (a @ feats).squeeze(1) / math.sqrt(width)
             start += m
     return out
@@ -373,12 +373,12 @@ def sample_ntk(x: Tensor, *, activation: str | Activation, width: int, n_samples
 
     .. math::
 
-        \hat\Theta(x, x') = \sum_p \partial_p f(x)\,\partial_p f(x') = \frac1n\sum_{i=1}^n
+        \hat\Theta(x, x') = \sum_p \partial_p f(x)\,\partial_p f(x') = \frac1N\sum_{i=1}^N
         \Big[\phi(u_i)\phi(u_i') + \frac{x\cdot x'}{d}\,a_i^2\,\phi'(u_i)\phi'(u_i')\Big],
 
     both layers trained (the kernel of :meth:`mfteach.models.TwoLayer.ntk_matrix` under the
     ``"ntk"`` parametrization). Its mean is the analytic :func:`mfteach.kernels.ntk`
-    (``depth=1``), its variance :math:`v(x, x')/n` with :math:`v` from
+    (``depth=1``), its variance :math:`v(x, x')/N` with :math:`v` from
     :func:`mfteach.finite_width.ntk_variance_coefficient`.
 
     Parameters
@@ -413,7 +413,7 @@ def sample_ntk(x: Tensor, *, activation: str | Activation, width: int, n_samples
         for m in _chunks(n_samples, width * (3 * k + L.shape[1]), chunk_size, dev):
             a = _draw_readout((m, width, 1), readout, g, dev, dt)
             z = torch.randn(m, width, L.shape[1], generator=g, device=dev, dtype=dt)
-            u = z @ L.T  # (m, n, k)
+            u = z @ L.T  # (m, N, k)
             phi, dphi = act.fn(u), act.deriv(u) * a
             K = phi.transpose(1, 2) @ phi + gram * (dphi.transpose(1, 2) @ dphi)
             out[start:start + m] = K / width

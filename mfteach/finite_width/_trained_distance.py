@@ -2,17 +2,17 @@ r"""Distances of the trained ensemble's law to the Gaussian process of the linea
 
 Two distances at one test point :math:`x_*`, between the law :math:`\mu` of
 :math:`f_k(x_*)` (estimated from :math:`M` networks) and the GP law
-:math:`N(m_\infty, s_\infty^2)` of :func:`gp_prediction`:
+:math:`\mathcal N(m_\infty, s_\infty^2)` of :func:`gp_prediction`:
 
 * an UPPER estimate, the exact :math:`W_2` of the empirical law :math:`\mu_M`
-  (:func:`empirical_w2`): :math:`\mathbb{E}W_2^2(\mu_M, N) \ge W_2^2(\mu, N)`, with a
-  sampling floor estimated from exact Gaussian samples;
+  (:func:`empirical_w2`): :math:`\mathbb{E}W_2^2(\mu_M, \mathcal N) \ge W_2^2(\mu, \mathcal N)`,
+  with a sampling floor estimated from exact Gaussian samples;
 * a LOWER bound, the moment-matched (Gelbrich 1990) distance
-  :math:`\sqrt{(m - m_\infty)^2 + (s - s_\infty)^2} \le W_2(\mu, N)`.
+  :math:`\sqrt{(m - m_\infty)^2 + (s - s_\infty)^2} \le W_2(\mu, \mathcal N)`.
 
 Carvalho et al. (2023, arXiv 2304.03385, contribution (3)) bound the distance of the trained
-law to the pushed GP by :math:`n^{-1/2}(\log n)^{1+}`; a skewed readout already reaches
-:math:`n^{-1/2}` at :math:`t = 0`.
+law to the pushed GP by :math:`N^{-1/2}(\log N)^{1+}`; a skewed readout already reaches
+:math:`N^{-1/2}` at :math:`t = 0`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ __all__ = ["empirical_w2", "two_term_slope", "TrainedDistance", "trained_distanc
 # --------------------------------------------------------------------------------------------
 
 def empirical_w2(samples: Tensor, mean: float, var: float) -> float:
-    r"""Exact :math:`W_2` between the empirical law of ``samples`` and :math:`N(m, s^2)`.
+    r"""Exact :math:`W_2` between the empirical law of ``samples`` and :math:`\mathcal N(m, s^2)`.
 
     In one dimension the optimal coupling is monotone, so with the order statistics
     :math:`x_{(i)}`, :math:`z_i = \Phi^{-1}(i/M)` and :math:`x' = x - m`,
@@ -51,8 +51,9 @@ def empirical_w2(samples: Tensor, mean: float, var: float) -> float:
         = \overline{x'^2} - 2s\sum_i x'_{(i)}\big(\varphi(z_{i-1}) - \varphi(z_i)\big) + s^2
 
     (:math:`\int z^2\varphi = 1`). It is an UPPER estimate of the population distance
-    :math:`W_2(\mu, N)` in expectation, :math:`\mathbb{E}W_2^2(\mu_M, N) \ge W_2^2(\mu, N)`
-    (:math:`W_2^2` is convex in each argument and :math:`\mathbb{E}\mu_M = \mu`), with a
+    :math:`W_2(\mu, \mathcal N)` in expectation,
+    :math:`\mathbb{E}W_2^2(\mu_M, \mathcal N) \ge W_2^2(\mu, \mathcal N)` (:math:`W_2^2` is convex
+    in each argument and :math:`\mathbb{E}\mu_M = \mu`), with a
     sampling floor :math:`W_2(\mu_M, \mu)` that is estimated by the same statistic on
     :math:`M` exact Gaussian samples (:func:`trained_distance`).
 
@@ -95,12 +96,12 @@ def _lower_w2(F: Tensor, mean: float, var: float) -> Tensor:
 
 
 def two_term_slope(widths: Sequence[int], values) -> SlopeFit:
-    r"""Exponent :math:`s` of :math:`\log W = c + s\log n + b\,n^{-1/2}` by least squares.
+    r"""Exponent :math:`s` of :math:`\log W = c + s\log N + b\,N^{-1/2}` by least squares.
 
-    An Edgeworth (Cornish-Fisher) expansion of a distance in powers of :math:`n^{-1/2}`,
-    :math:`W = a_0 n^{s}(1 + a_1 n^{-1/2} + \dots)`, makes a pure power-law fit over
+    An Edgeworth (Cornish-Fisher) expansion of a distance in powers of :math:`N^{-1/2}`,
+    :math:`W = a_0 N^{s}(1 + a_1 N^{-1/2} + \dots)`, makes a pure power-law fit over
     moderate widths biased by the next order; this fit carries it as a nuisance term
-    (ReLU, skewed readout, :math:`n = 32..256`: pure power :math:`-0.47`, this
+    (ReLU, skewed readout, :math:`N = 32..256`: pure power :math:`-0.47`, this
     :math:`-0.50`). At least 4 widths; ``stderr`` is the OLS one.
 
     Examples
@@ -146,8 +147,8 @@ class TrainedDistance:
         the GP law (``n_floor`` draws): the statistic's sampling floor.
     debiased : Tensor, shape (R, 2, W)
         :math:`\sqrt{\max(W_{\rm upper}^2 - \text{floor}^2, 0)}`: the sampling floor
-        removed in quadrature (:math:`W_2^2(\mu_M, N) \approx W_2^2(\mu, N) + W_2^2(\mu_M,
-        \mu)` to leading order), the quantity fitted.
+        removed in quadrature (:math:`W_2^2(\mu_M, \mathcal N) \approx W_2^2(\mu, \mathcal N)
+        + W_2^2(\mu_M, \mu)` to leading order), the quantity fitted.
     fitted : Tensor, shape (R, 2, W), bool
         Widths used in the fits: ``width >= fit_min_width`` (where the Edgeworth regime
         holds) and ``upper > 3 * floor`` (resolved above sampling).
@@ -155,7 +156,7 @@ class TrainedDistance:
         Per time, per data set: :func:`mfteach.stats.fit_loglog_slope` of ``debiased``
         over the fitted widths (``None`` with fewer than 3). At moderate widths the next
         Edgeworth order biases this pure power law shallower (ReLU, skewed readout,
-        n = 32..256, t = 0: -0.47 against the asymptotic -1/2); :func:`two_term_slope`
+        N = 32..256, t = 0: -0.47 against the asymptotic -1/2); :func:`two_term_slope`
         removes that bias at the price of a larger spread.
     spread : tuple of (SlopeSpread or None)
         Per time, :func:`mfteach.stats.slope_spread` of the fits (``None`` with fewer than
@@ -196,13 +197,13 @@ def trained_distance(activation: str, widths: Sequence[int], *, readout: str = "
     (``readout`` law, outputs at steps 0 and ``steps``) against :func:`gp_prediction`:
     :func:`empirical_w2` (upper, in expectation) and the moment-matched distance (lower).
     Slopes are fitted per data set on the floor-debiased distance, only over widths
-    ``>= fit_min_width`` and where ``upper > 3 * floor``: the :math:`n^{-1/2}` law is
-    asymptotic, reached once the skewness :math:`\gamma_Z/\sqrt n` is small (ReLU with the
-    skewed readout: :math:`\gamma_Z = 4.5`, so :math:`n \gtrsim 32`; below it the measured
+    ``>= fit_min_width`` and where ``upper > 3 * floor``: the :math:`N^{-1/2}` law is
+    asymptotic, reached once the skewness :math:`\gamma_Z/\sqrt N` is small (ReLU with the
+    skewed readout: :math:`\gamma_Z = 4.5`, so :math:`N \gtrsim 32`; below it the measured
     distance falls short of Cornish-Fisher), and must stand above the sampling floor. With
     the skewed ``"exponential"`` readout the law at :math:`t = 0` is already
-    :math:`O(n^{-1/2})` from Gaussian (its skewness), the rate of Carvalho et al. (2023),
-    contribution (3), up to their :math:`(\log n)^{1+}` factor. ``steps = 0`` skips
+    :math:`O(N^{-1/2})` from Gaussian (its skewness), the rate of Carvalho et al. (2023),
+    contribution (3), up to their :math:`(\log N)^{1+}` factor. ``steps = 0`` skips
     training (both times are then the initialisation).
 
     Examples

@@ -2,32 +2,32 @@ r"""The law of the trained ensemble: distances to the Gaussian process, and its 
 along training against the initial finite-width field pushed through the linear flow.
 
 Model and training as in :mod:`mfteach.finite_width._ntk` (one hidden layer, ``"ntk"``, full
-batch GD with learning rate :math:`\eta` on :math:`N` points). At infinite width the outputs
+batch GD with learning rate :math:`\eta` on :math:`n` points). At infinite width the outputs
 move linearly, :math:`f_k(x_*) = v_k\cdot f_0 + B_k y` with :math:`f_0 = (f_0(x_*), f_0(X))`
 and :math:`v_k = (e_*, -B_k)`,
 
 .. math::
 
-    B_k = \frac{\eta}{N}\,\Theta(x_*, X)\sum_{j<k}\big(I - \tfrac{\eta}{N}\Theta\big)^j,
+    B_k = \frac{\eta}{n}\,\Theta(x_*, X)\sum_{j<k}\big(I - \tfrac{\eta}{n}\Theta\big)^j,
     \qquad \Theta = \Theta(X, X).
 
 Pushing the *finite-width* initial field through this map (Carvalho et al. 2023,
 arXiv 2304.03385, contribution (3), which allows non-Gaussian initial laws) keeps the
-structure of a sum of :math:`n` i.i.d. neurons:
-:math:`v\cdot f_0 = n^{-1/2}\sum_i a_i\,g_v(w_i)`, :math:`g_v(w) = \sum_j v_j\phi(w\cdot
+structure of a sum of :math:`N` i.i.d. neurons:
+:math:`v\cdot f_0 = N^{-1/2}\sum_i a_i\,g_v(w_i)`, :math:`g_v(w) = \sum_j v_j\phi(w\cdot
 x_j/\sqrt d)`, so its cumulants are exactly
 
 .. math::
     :label: pushed-cumulants
 
-    \kappa_2 = \mathbb{E}g_v^2,\qquad \kappa_3 = n^{-1/2}\,\mathbb{E}a^3\,\mathbb{E}g_v^3,
-    \qquad \kappa_4 = n^{-1}\big(\mathbb{E}a^4\,\mathbb{E}g_v^4 - 3(\mathbb{E}g_v^2)^2\big),
+    \kappa_2 = \mathbb{E}g_v^2,\qquad \kappa_3 = N^{-1/2}\,\mathbb{E}a^3\,\mathbb{E}g_v^3,
+    \qquad \kappa_4 = N^{-1}\big(\mathbb{E}a^4\,\mathbb{E}g_v^4 - 3(\mathbb{E}g_v^2)^2\big),
 
 the contractions of the NNGP covariance and of the third- and fourth-cumulant tensors
 (:func:`fourth_cumulant_tensor`) with :math:`v` (:func:`pushed_cumulants`). The prediction
 neglects the randomness and the movement of the finite-width tangent kernel: the empirical
-:math:`\hat\Theta` fluctuates by :math:`O(n^{-1/2})` at initialisation and drifts in
-training, which changes the mean and can change :math:`n\kappa_4` at the same order
+:math:`\hat\Theta` fluctuates by :math:`O(N^{-1/2})` at initialisation and drifts in
+training, which changes the mean and can change :math:`N\kappa_4` at the same order
 (:func:`training_cumulants` measures it).
 """
 
@@ -79,7 +79,7 @@ class PushedCumulants:
         Integration error of ``kappa`` (0 for the exact mean and variance; the spread of
         the randomized quasi-Monte Carlo estimates for :math:`\kappa_3, \kappa_4`).
     kappa3_coef, kappa4_coef : Tensor, shape (T, m)
-        :math:`\sqrt n\,\kappa_3` and :math:`n\kappa_4` (width-independent).
+        :math:`\sqrt N\,\kappa_3` and :math:`N\kappa_4` (width-independent).
     width : int
     readout, activation : str
     n_points : int
@@ -113,8 +113,8 @@ def _check_steps(steps, fn: str, max_steps: int = 10**5) -> tuple[int, ...]:
 
 def _flow_matrices(X: Tensor, x_test: Tensor, act: Activation, lr: float,
                    steps: tuple[int, ...], fn: str) -> Tensor:
-    r"""B_k (T, m, N) by iterating the GD recursion of the linear model (float64):
-    :math:`S_{k+1} = S_k + \frac{\eta}{N}P_k`, :math:`P_{k+1} = (I - \frac{\eta}{N}\Theta)P_k`,
+    r"""B_k (T, m, n) by iterating the GD recursion of the linear model (float64):
+    :math:`S_{k+1} = S_k + \frac{\eta}{n}P_k`, :math:`P_{k+1} = (I - \frac{\eta}{n}\Theta)P_k`,
     :math:`B_k = \Theta(x_*, X)S_k` (an independent route from :func:`gp_prediction`'s
     eigen-decomposition)."""
     N = X.shape[0]
@@ -123,7 +123,7 @@ def _flow_matrices(X: Tensor, x_test: Tensor, act: Activation, lr: float,
     Txx, Tsx = T[:N, :N], T[N:, :N]
     lam_max = float(torch.linalg.eigvalsh(Txx).max())
     if lr * lam_max / N >= 2:
-        fail("lr", fn, f"below 2N/lambda_max = {2 * N / lam_max:.4g} (gradient descent on "
+        fail("lr", fn, f"below 2n/lambda_max = {2 * N / lam_max:.4g} (gradient descent on "
              "the linear model diverges beyond it)", lr)
     A = torch.eye(N, dtype=torch.float64, device=X.device) - (lr / N) * Txx
     P = torch.eye(N, dtype=torch.float64, device=X.device)
@@ -152,7 +152,7 @@ def _rank_factor(x: Tensor, fn: str) -> Tensor:
 
 def _pushed_moments(x: Tensor, V: Tensor, act: Activation, log2_points: int,
                     n_scrambles: int = 8) -> tuple[Tensor, Tensor]:
-    r""":math:`\mathbb{E}[(V\phi(u))^r]`, r = 3, 4, for :math:`u \sim N(0, xx^\top/d)`, by
+    r""":math:`\mathbb{E}[(V\phi(u))^r]`, r = 3, 4, for :math:`u \sim \mathcal N(0, xx^\top/d)`, by
     randomized quasi-Monte Carlo: ``n_scrambles`` independently scrambled Sobol sets
     (fixed seeds 0, 1, ...) of :math:`2^{\text{log2\_points}}/(2n_{\text{scrambles}})`
     points in the span of x, moved to the midpoints of their :math:`2^{-30}` cells (so that
@@ -193,7 +193,7 @@ def pushed_cumulants(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str | 
 
     Deterministic: :math:`B_k` by iterating the linear GD recursion; the variance exactly,
     :math:`v^\top Kv` with the NNGP :math:`K` (:func:`mfteach.kernels.nngp`); the moments
-    :math:`\mathbb{E}g_v^3, \mathbb{E}g_v^4` (a :math:`(N+m)`-point contraction, with no
+    :math:`\mathbb{E}g_v^3, \mathbb{E}g_v^4` (a :math:`(n+m)`-point contraction, with no
     closed form for ReLU) by randomized quasi-Monte Carlo in the span of
     :math:`\{x_*\}\cup X` (rank at most 6, i.e. ``d <= 6`` or few points), 8 scrambled
     Sobol sets with fixed seeds, whose spread is reported as ``kappa_stderr``.
@@ -203,15 +203,15 @@ def pushed_cumulants(X: Tensor, y: Tensor, x_test: Tensor, *, activation: str | 
 
     Parameters
     ----------
-    X : Tensor, shape (N, d)
-    y : Tensor, shape (N,)
+    X : Tensor, shape (n, d)
+    y : Tensor, shape (n,)
     x_test : Tensor, shape (m, d)
     activation : str or Activation
     readout : {"gaussian", "rademacher", "exponential"}
     width : int
-        :math:`n` (the cumulants scale as :math:`n^{1 - r/2}`).
+        :math:`N` (the cumulants scale as :math:`N^{1 - r/2}`).
     lr : float
-        :math:`\eta`, below the linear model's stability bound :math:`2N/\lambda_{\max}`.
+        :math:`\eta`, below the linear model's stability bound :math:`2n/\lambda_{\max}`.
     steps : int or sequence of int
         Strictly increasing steps in :math:`[0, 10^5]`.
     log2_points : int
@@ -343,23 +343,23 @@ def training_cumulants(activation: str, widths: Sequence[int], *, readout: str =
     width, ``n_networks`` networks (:func:`trained_ensemble` with ``readout``) recorded at
     ``record_steps`` (default :math:`k = \text{steps}\,(i/10)^2`, i = 0..10: dense early),
     their k-statistics, and
-    :func:`pushed_cumulants`. Compare ``n * kappa[..., 3]`` (and ``sqrt(n) * kappa[..., 2]``)
+    :func:`pushed_cumulants`. Compare ``N * kappa[..., 3]`` (and ``sqrt(N) * kappa[..., 2]``)
     with the prediction: the difference contains the finite-width kernel's fluctuation and
     drift, neglected by the prediction.
 
     Notes
     -----
     Measured (20 points in d = 5, lr 0.5, 4000 networks): with erf and a Gaussian readout
-    the measured :math:`n\kappa_4(t)` agrees with the prediction within Monte-Carlo error at
-    n = 16, 32; with ReLU the measured :math:`n\kappa_4` after training falls below the
-    prediction by about the same amount at every width 8-64 (an :math:`O(1/n)` term of the
+    the measured :math:`N\kappa_4(t)` agrees with the prediction within Monte-Carlo error at
+    N = 16, 32; with ReLU the measured :math:`N\kappa_4` after training falls below the
+    prediction by about the same amount at every width 8-64 (an :math:`O(1/N)` term of the
     kernel's fluctuation, of the same order as :math:`\kappa_4` itself: the prediction is
-    not the complete :math:`1/n` coefficient once :math:`t > 0`). With the skewed readout
+    not the complete :math:`1/N` coefficient once :math:`t > 0`). With the skewed readout
     the skewness decays faster than predicted (the neurons with large :math:`a_i` carry
     both the skew and the largest kernel terms :math:`a_i^2\phi'\phi'`); the relative gap
-    closes slowly with the width (measured/predicted :math:`\sqrt n\kappa_3` after 5
-    steps about 0.1-0.5 at n = 8, 0.5-1 at n = 256). The variance gap falls like
-    :math:`1/n` (Gaussian readout).
+    closes slowly with the width (measured/predicted :math:`\sqrt N\kappa_3` after 5
+    steps about 0.1-0.5 at N = 8, 0.5-1 at N = 256). The variance gap falls like
+    :math:`1/N` (Gaussian readout).
 
     Examples
     --------

@@ -15,7 +15,7 @@ __all__ = ["plot_training_cumulants", "plot_trained_distance"]
 
 
 def plot_training_cumulants(result: TrainingCumulants):
-    r"""Measured :math:`\sqrt n\,\kappa_3` and :math:`n\kappa_4` of :math:`f_k(x_*)` against
+    r"""Measured :math:`\sqrt N\,\kappa_3` and :math:`N\kappa_4` of :math:`f_k(x_*)` against
     the GD step, per width (points with standard-error bars), and the pushed prediction
     (:func:`pushed_cumulants`, lines; width-independent after rescaling).
 
@@ -32,13 +32,13 @@ def plot_training_cumulants(result: TrainingCumulants):
     fig, axes = _figure(2, width=10.0)
     step = result.step.cpu().numpy()
     colors = [f"C{i}" for i in range(len(result.widths))]
-    for ax, r, p, label in ((axes[0], 2, 0.5, r"$\sqrt{n}\,\kappa_3$"),
-                            (axes[1], 3, 1.0, r"$n\,\kappa_4$")):
+    for ax, r, p, label in ((axes[0], 2, 0.5, r"$\sqrt{N}\,\kappa_3$"),
+                            (axes[1], 3, 1.0, r"$N\,\kappa_4$")):
         for j, (n, c) in enumerate(zip(result.widths, colors)):
             s = n**p
             ax.errorbar(step + 0.6 * (j - len(result.widths) / 2), s * result.kappa[j, :, r]
                         .cpu().numpy(), yerr=s * result.stderr[j, :, r].cpu().numpy(),
-                        fmt="o", ms=3, color=c, capsize=2, label=f"measured, n = {n}")
+                        fmt="o", ms=3, color=c, capsize=2, label=f"measured, N = {n}")
         ax.plot(step, result.widths[0] ** p * result.predicted[0, :, r].cpu().numpy(), "k-",
                 lw=1.5, label="pushed prediction")
         ax.axhline(0.0, color="0.6", lw=0.8)
@@ -91,7 +91,7 @@ def plot_trained_distance(result: TrainedDistance):
                     label=f"fit: slope {sp.mean:+.2f} ± {sp.stderr:.2f} ({sp.n} sets)")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("width n")
+        ax.set_xlabel("width N")
         ax.set_ylabel(r"$W_2$ to the GP law (units of f)")
         ax.set_title(f"step {result.step[t]} ({result.readout} readout)", fontsize=9)
         ax.legend(fontsize=7)

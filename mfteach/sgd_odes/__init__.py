@@ -26,6 +26,10 @@ everywhere else in mfteach and is accepted here only as a deprecated alias) and 
 * The noise floor in closed form: :func:`noise_floor_theory` (checked by
   :func:`linearised_floor`), against the ODE's stationary point (:func:`noise_floor_grid`)
   and SGD (:func:`noise_floor_sgd`); :func:`plot_noise_floor_theory`.
+* The plateau as a saddle: its unstable rate :func:`plateau_rate`, escape times
+  :func:`plateau_escape` and the plateau from random weights :func:`plateau_from_random`
+  against the law :math:`t = \log(1/\epsilon)/\lambda + c`; :func:`plot_plateau_escape`,
+  :func:`plot_plateau_from_random`.
 """
 
 # Experiments of the chapter; overlaps and initialisation
@@ -57,11 +61,21 @@ from ._overlaps import plateau_risk as plateau_risk
 from ._overlaps import teacher_cosines as teacher_cosines
 from ._overlaps import weights_from_overlaps as weights_from_overlaps
 
+# The plateau: its unstable rate, escape times, from random weights
+from ._plateau import LogLawFit as LogLawFit
+from ._plateau import PlateauEscape as PlateauEscape
+from ._plateau import plateau_escape as plateau_escape
+from ._plateau import plateau_rate as plateau_rate
+from ._plateau_random import PlateauFromRandom as PlateauFromRandom
+from ._plateau_random import plateau_from_random as plateau_from_random
+
 # Figures
 from ._plots import plot_cosines as plot_cosines
 from ._plots import plot_gap_scaling as plot_gap_scaling
 from ._plots import plot_noise_floor as plot_noise_floor
 from ._plots import plot_risk_curves as plot_risk_curves
+from ._plots_plateau import plot_plateau_escape as plot_plateau_escape
+from ._plots_plateau import plot_plateau_from_random as plot_plateau_from_random
 from ._plots_scaling import plot_dimension_independence as plot_dimension_independence
 from ._plots_scaling import plot_gap_collapse as plot_gap_collapse
 
@@ -112,4 +126,6 @@ __all__ = [
     "gap_collapse", "plot_dimension_independence", "plot_gap_collapse",
     "NoiseFloorGrid", "NoiseFloorSGD", "linearised_floor", "noise_floor_grid",
     "noise_floor_sgd", "noise_floor_theory", "plot_noise_floor_theory",
+    "LogLawFit", "PlateauEscape", "PlateauFromRandom", "plateau_escape", "plateau_from_random",
+    "plateau_rate", "plot_plateau_escape", "plot_plateau_from_random",
 ]

@@ -4,7 +4,7 @@
   readout law -> histogram of the outputs with Gaussian and Edgeworth overlays, beside the
   rescaled cumulants (flat in the width).
 * :func:`ntk_drift_widget` (live): width, activation and learning rate -> the relative change
-  of the tangent kernel during training for widths n and 4n.
+  of the tangent kernel during training for widths N and 4N.
 
 Both fix their seed (common random numbers).
 """
@@ -66,8 +66,8 @@ def output_law_explorer():
         {"width": list(EXPLORER_WIDTHS), "activation": ["relu", "tanh"],
          "readout": ["gaussian", "exponential"]},
         description=f"Outputs f(x) of {_SAMPLES} random one-hidden-layer networks: histogram, "
-                    "Gaussian limit and Edgeworth corrections (left); excess kurtosis x n and "
-                    "skewness x sqrt(n) against n, flat as predicted (right).")
+                    "Gaussian limit and Edgeworth corrections (left); excess kurtosis x N and "
+                    "skewness x sqrt(N) against N, flat as predicted (right).")
 
 
 @lru_cache(maxsize=32)
@@ -81,21 +81,21 @@ def _compute(width: int, activation: str, lr: float) -> fw.NTKDrift:
 
 
 def ntk_drift_widget() -> LiveWidget:
-    """Live widget: the tangent kernel's relative change during GD for widths n and 4n.
+    """Live widget: the tangent kernel's relative change during GD for widths N and 4N.
 
-    Controls: width n (16 to 512), activation (relu, tanh, erf), learning rate (0.05 to 3).
+    Controls: width N (16 to 512), activation (relu, tanh, erf), learning rate (0.05 to 3).
 
     Returns
     -------
     LiveWidget
     """
     ctrls = {
-        "width": controls.int_slider("width n", 64, 16, 512, step=16),
+        "width": controls.int_slider("width N", 64, 16, 512, step=16),
         "activation": controls.dropdown("activation", ["relu", "tanh", "erf"], "tanh"),
         "lr": controls.float_log_slider("learning rate η", 0.5, 0.05, 3.0),
     }
     return LiveWidget(_compute, fw.plot_ntk_drift, ctrls,
-                      title="NTK drift during gradient descent (widths n and 4n)")
+                      title="NTK drift during gradient descent (widths N and 4N)")
 
 
 LIVE_WIDGETS = [ntk_drift_widget]

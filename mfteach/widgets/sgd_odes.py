@@ -7,8 +7,8 @@ Views over :mod:`mfteach.sgd_odes` (no maths here):
   and mean-field ODE curves, and the scale sqrt(gamma/(pd)) of the SGD-ODE gap.
 * :func:`triangle_widget` (live): the same figure with free d, p, gamma, Delta and activation
   (sizes capped so that an update stays interactive on one CPU core).
-* :func:`plateau_widget` (live): the Saad-Solla plateau and the noise floor for p = k = K,
-  as gamma/p and Delta vary.
+* :func:`plateau_widget` (live): the Saad-Solla plateau reached from small random weights,
+  specialisation and the noise floor for p = k = K, as gamma/p and Delta vary.
 * :func:`specialization_widget` (live): k = 2, neuron cosines with the two teachers over
   time, gradient-flow ODE (lines) against one SGD run (dots).
 
@@ -34,7 +34,8 @@ from ._live import LiveWidget
 __all__ = ["triangle_explorer", "triangle_widget", "plateau_widget", "specialization_widget",
            "triangle_frame", "triangle_compute", "plateau_compute", "specialization_compute",
            "LIVE_WIDGETS", "EXPLORERS", "SEED", "MAX_SGD_STEPS", "TRIANGLE_N_SAVE", "PLATEAU_DT",
-           "SPECIALIZATION_DT", "MAX_SPECIALIZATION_SGD_STEPS"]
+           "SPECIALIZATION_DT", "MAX_SPECIALIZATION_SGD_STEPS", "PLATEAU_SCALE", "PLATEAU_D",
+           "PLATEAU_T_MAX"]
 
 SEED = 0
 """Seed of the initial weights and of the SGD samples."""
@@ -42,7 +43,7 @@ SEED = 0
 
 @lru_cache(maxsize=64)
 def triangle_data(d: int, p: int, gamma: float, *, k: int = 2, t_max: float = 1.5,
-                  n_runs: int = 2, activation: str = "erf", delta: float = 0.0,
+                  n_runs: int = 2, activation: str = "erf_sqrt2", delta: float = 0.0,
                   n_save: int = 16):
     """SGD runs and the three ODEs from the same initial overlaps (see
     :func:`mfteach.sgd_odes.limits_triangle`)."""
@@ -84,41 +85,79 @@ def triangle_explorer():
 
 
 PLATEAU_DT = 2.0
-"""Largest RK4 step of :func:`plateau_compute`. The recording times are log-spaced, so the
-fast start takes one short step per interval and only the slow plateau takes steps of 2:
-about 70 steps to t = 100 instead of 600 at dt = 0.25 to t = 150 (0.2 s instead of 1.5 s),
-with the risk within 0.3% of dt = 0.05 over the slider range. Steps of 4 go unstable. By
-t = 100 every setting of the widget sits on its plateau (reached near t = 15)."""
+"""Largest RK4 step of :func:`plateau_compute` (the risk within half a pixel of dt = 0.25 over
+the slider range, ``tests/widgets/test_sgd_odes_widgets.py``; steps of 4 go unstable)."""
+
+PLATEAU_SCALE = 0.3
+"""Initial scale :math:`s` of the student weights of :func:`plateau_compute`: :math:`W_0 = sG`
+with :math:`G` i.i.d. :math:`N(0, 1)` in :data:`PLATEAU_D` dimensions (seed :data:`SEED`), the
+overlaps of real random weights (every symmetry broken, so that K = 3 specialises fully
+instead of stalling at a partially specialised saddle as from ``near_plateau``)."""
+
+PLATEAU_D = 100
+"""Input dimension of the weights drawn by :func:`plateau_compute` (only their overlaps enter
+the ODE)."""
+
+PLATEAU_T_MAX = {2: 260.0, 3: 400.0}
+r"""Time range of :func:`plateau_compute` per K. The plateau lasts about
+:math:`\log(1/\epsilon_0)/\lambda` (:func:`mfteach.sgd_odes.plateau_escape`;
+:math:`1/\lambda` = 30.4 at K = 2, 65.1 at K = 3, shorter for :math:`\gamma > 0`) and the risk
+then relaxes to the noise floor at the teacher's slowest rate (1/45 at K = 2, 1/70 at K = 3).
+Chosen for the longest setting (gamma = 0) and checked on the widget's whole control grid
+(``tests/test_sgd_odes_plateau.py``): every run reaches the plateau, specialises (each student
+within cosine 0.99 of its own teacher) and ends within 5 % of its floor (1e-3 of the plateau
+without noise). The risk leaves the plateau by t = 110 (K = 2) and 170 (K = 3) at s = 0.3."""
+
+
+_PLATEAU_EARLY = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0,
+                  8.0, 9.0, 10.0, 11.0, 12.0)
+"""Records over the fast approach to the plateau (the risk falls by a factor 30 by t = 5)."""
 
 
 @lru_cache(maxsize=64)
-def plateau_compute(K: int, gamma_over_p: float, delta: float, t_max: float = 100.0,
+def plateau_compute(K: int, gamma_over_p: float, delta: float, t_max: float | None = None,
                     dt: float = PLATEAU_DT):
-    """High-d ODE from a near-symmetric start (erf, p = k = K, P = I, M = 1e-3)."""
-    Q0 = 0.2 * torch.eye(K, dtype=torch.float64)
-    M0 = torch.full((K, K), 1e-3, dtype=torch.float64)
-    M0[0, 0] += 1e-4  # breaks the symmetry a little, so that the plateau ends
-    P = torch.eye(K, dtype=torch.float64)
-    times = torch.cat([torch.zeros(1, dtype=torch.float64),
-                       torch.logspace(-1, math.log10(t_max), 40, dtype=torch.float64)])
-    tr = so.solve_ode(Q0, M0, P, activation="erf", gamma=gamma_over_p * K, delta=delta,
+    """High-d ODE from random weights of scale :data:`PLATEAU_SCALE` (erf, p = k = K, P = I)
+    to :data:`PLATEAU_T_MAX` (or ``t_max``).
+
+    Returns
+    -------
+    tuple
+        ``(K, gamma_over_p, delta, trajectory)``.
+    """
+    K = int(K)
+    t_max = PLATEAU_T_MAX[K] if t_max is None else float(t_max)
+    W, W_star = so.init_weights(K, K, PLATEAU_D, n_runs=1, generator=SEED)
+    o = so.overlaps(PLATEAU_SCALE * W[0], W_star[0])
+    # finer records over the fast approach to the plateau, steps of PLATEAU_DT after it
+    times = torch.cat([torch.tensor(_PLATEAU_EARLY, dtype=torch.float64),
+                       torch.arange(14.0, t_max + 1e-9, 2.0, dtype=torch.float64)])
+    tr = so.solve_ode(o.Q, o.M, o.P, activation="erf_sqrt2", gamma=gamma_over_p * K, delta=delta,
                       times=times, dt=dt)
-    return K, delta, tr
+    return K, float(gamma_over_p), float(delta), tr
 
 
 def _plateau_plot(res):
-    K, delta, tr = res
+    K, gamma_over_p, delta, tr = res
     fig, ax = so.plot_risk_curves(None, {"high-d ODE": tr}, delta=delta, logx=False,
-                                  title=f"p = k = {K}: plateau and noise floor")
-    ax.axhline(so.plateau_risk(K), color="k", ls=":", lw=1,
-               label="plateau (Saad-Solla closed form)")
+                                  title=f"p = k = {K}, gamma/p = {gamma_over_p:.3g}, "
+                                        f"Delta = {delta:.3g}: plateau, specialisation, floor")
+    pr = so.plateau_risk(K)
+    ax.axhline(pr, color="k", ls=":", lw=1, label="plateau (Saad-Solla closed form)")
+    floor = so.noise_floor_theory(K, gamma_over_p * K, delta)
+    if floor > 0:
+        ax.axhline(floor, color="C3", ls="--", lw=1,
+                   label="noise floor, first order in gamma")
+    ax.set_ylim(bottom=0.3 * floor if floor > 0 else 1e-3 * pr)
     ax.legend(fontsize=8)
     return fig
 
 
 def plateau_widget() -> LiveWidget:
-    """Live widget: risk of the high-d ODE for p = k = K from a symmetric start.
+    """Live widget: risk of the high-d ODE for p = k = K from small random weights.
 
+    The risk falls onto the Saad-Solla plateau, stays there while the students are nearly
+    identical, drops when they specialise and settles on the noise floor (gamma Delta > 0).
     Controls: K (2 or 3), gamma/p (0 to 0.5), Delta (0 to 0.1).
 
     Returns
@@ -128,7 +167,7 @@ def plateau_widget() -> LiveWidget:
     ctrls = {
         "K": controls.int_slider("K = p = k", 2, 2, 3),
         "gamma_over_p": controls.float_slider("gamma / p", 0.1, 0.0, 0.5, step=0.05),
-        "delta": controls.float_slider("Delta", 0.0, 0.0, 0.1, step=0.01),
+        "delta": controls.float_slider("Delta", 0.05, 0.0, 0.1, step=0.01),
     }
     return LiveWidget(plateau_compute, _plateau_plot, ctrls,
                       title="Saad-Solla plateau, specialisation and the noise floor")
@@ -190,7 +229,8 @@ def triangle_widget() -> LiveWidget:
         "log2_p": controls.int_slider("log2 p", 2, 1, 3),
         "log10_gamma": controls.float_slider("log10 gamma", 0.0, -1.0, 0.6, step=0.1),
         "delta": controls.float_slider("Delta", 0.0, 0.0, 0.2, step=0.02),
-        "activation": controls.dropdown("activation", ["erf", "square"]),
+        "activation": controls.dropdown("activation", [("erf(u/√2)", "erf_sqrt2"),
+                                                         ("u²", "square")]),
     }
     return LiveWidget(triangle_compute, _triangle_plot, ctrls,
                       title="Triangle of limits: SGD against the high-d, gradient-flow and "
@@ -231,7 +271,7 @@ def specialization_compute(p: int, gamma: float, seed: int, t_max: float = 40.0,
     if t_sgd < t_max:  # the ODE from the same initial weights, to the full time
         W, W_star = so.init_weights(p, 2, _SPEC_D, n_runs=1, generator=seed)
         o = so.overlaps(W, W_star)
-        ode = so.solve_ode(o.Q, o.M, o.P, activation="erf", gamma=gamma, regime="gf",
+        ode = so.solve_ode(o.Q, o.M, o.P, activation="erf_sqrt2", gamma=gamma, regime="gf",
                            t_max=t_max, n_save=41, dt=dt)
         c_ode = so.teacher_cosines(ode.Q[0], ode.M[0], ode.P[0])
     return p, gamma, seed, c_ode, c_sgd, t_sgd
