@@ -295,6 +295,12 @@ def _result(kind: str):
         return so.plateau_escape(2, perturbations=[1e-2, 1e-3, 1e-4, 1e-5], gammas=[0.0])
     if kind == "plateau_from_random":
         return so.plateau_from_random(2, 20, scales=[0.03, 0.01, 3e-3, 1e-3], n_init=2)
+    if kind == "mean_field_error":
+        return so.mean_field_error((16, 32, 64), n_init=2, t_max=0.5, n_save=11)
+    if kind == "high_d_mean_field":
+        return so.high_d_mean_field(p=8, k=2, d=50, gamma=1.0, t_max=0.5, n_runs=2, n_save=3)
+    if kind == "cosine_histogram":
+        return so.cosine_histogram(p=50, times=(0.0, 0.1), n_runs=2)
     if kind == "noise_floor_grid":
         return so.noise_floor_grid([0.1], [0.01], [1])
     if kind == "noise_floor_sgd":
@@ -597,6 +603,15 @@ VALID_CALLS: dict[str, Callable[[], dict]] = {
     "mfteach.sgd_odes.plot_gap_collapse": lambda: dict(collapse=_result("gap_collapse")),
     "mfteach.sgd_odes.noise_floor_theory": lambda: dict(K=2, gamma=0.1, delta=0.01),
     "mfteach.sgd_odes.plateau_rate": lambda: dict(K=2, gamma=0.1, delta=0.01),
+    "mfteach.sgd_odes.mean_field_error": lambda: dict(ps=(16, 32, 64), n_init=2, t_max=0.5,
+                                                      n_save=11),
+    "mfteach.sgd_odes.high_d_mean_field": lambda: dict(p=8, k=2, d=50, gamma=1.0, t_max=0.5,
+                                                       n_runs=2, n_save=3),
+    "mfteach.sgd_odes.cosine_histogram": lambda: dict(p=50, times=(0.0, 0.1), n_runs=2),
+    "mfteach.sgd_odes.cosine_density": lambda: dict(c=[0.0, 0.5], d=3),
+    "mfteach.sgd_odes.plot_mean_field_error": lambda: dict(res=_result("mean_field_error")),
+    "mfteach.sgd_odes.plot_high_d_mean_field": lambda: dict(res=_result("high_d_mean_field")),
+    "mfteach.sgd_odes.plot_cosine_histogram": lambda: dict(res=_result("cosine_histogram")),
     "mfteach.sgd_odes.plateau_escape": lambda: dict(
         K=2, perturbations=[1e-2, 1e-3, 1e-4, 1e-5], gammas=[0.0]),
     "mfteach.sgd_odes.plateau_from_random": lambda: dict(

@@ -8,7 +8,7 @@ Set-up: :math:`x \sim N(0, I_d/d)`; student :math:`f(x) = \frac1p\sum_{i=1}^p
 \sigma(w^*_r\cdot x) + \sqrt\Delta z`; loss :math:`\frac12(f - y)^2`; one-pass SGD with raw
 learning rate :math:`\gamma`; time :math:`t = \nu\gamma/(pd)`. Activations ``"erf_sqrt2"``
 (:math:`\operatorname{erf}(u/\sqrt2)`, the paper's "erf"; the name ``"erf"`` is plain erf
-everywhere else in mfteach and is accepted here only as a deprecated alias) and ``"square"``
+everywhere else in mfteach and is accepted here only as a legacy alias) and ``"square"``
 (:math:`u^2`).
 
 * Overlaps and risk: :func:`overlaps`, :func:`population_risk`, :func:`teacher_cosines`.
@@ -30,6 +30,11 @@ everywhere else in mfteach and is accepted here only as a deprecated alias) and 
   :func:`plateau_escape` and the plateau from random weights :func:`plateau_from_random`
   against the law :math:`t = \log(1/\epsilon)/\lambda + c`; :func:`plot_plateau_escape`,
   :func:`plot_plateau_from_random`.
+* The mean-field limit measured: the reduced ODE's error against p
+  (:func:`mean_field_error`), the high-dimensional mean field of the paper's Fig. 3 right
+  (:func:`high_d_mean_field`), the cosines' law (:func:`cosine_histogram`,
+  :func:`cosine_density`); :func:`plot_mean_field_error`, :func:`plot_high_d_mean_field`,
+  :func:`plot_cosine_histogram`.
 """
 
 # Experiments of the chapter; overlaps and initialisation
@@ -52,6 +57,15 @@ from ._floor import noise_floor_grid as noise_floor_grid
 from ._floor import noise_floor_sgd as noise_floor_sgd
 from ._floor import noise_floor_theory as noise_floor_theory
 from ._floor import plot_noise_floor_theory as plot_noise_floor_theory
+
+# The mean-field limit: its error against p, the high-d mean field, the cosines' law
+from ._mean_field import CosineHistogram as CosineHistogram
+from ._mean_field import HighDMeanField as HighDMeanField
+from ._mean_field import MeanFieldError as MeanFieldError
+from ._mean_field import cosine_density as cosine_density
+from ._mean_field import cosine_histogram as cosine_histogram
+from ._mean_field import high_d_mean_field as high_d_mean_field
+from ._mean_field import mean_field_error as mean_field_error
 from ._overlaps import Overlaps as Overlaps
 from ._overlaps import init_weights as init_weights
 from ._overlaps import omega as omega
@@ -74,6 +88,9 @@ from ._plots import plot_cosines as plot_cosines
 from ._plots import plot_gap_scaling as plot_gap_scaling
 from ._plots import plot_noise_floor as plot_noise_floor
 from ._plots import plot_risk_curves as plot_risk_curves
+from ._plots_mean_field import plot_cosine_histogram as plot_cosine_histogram
+from ._plots_mean_field import plot_high_d_mean_field as plot_high_d_mean_field
+from ._plots_mean_field import plot_mean_field_error as plot_mean_field_error
 from ._plots_plateau import plot_plateau_escape as plot_plateau_escape
 from ._plots_plateau import plot_plateau_from_random as plot_plateau_from_random
 from ._plots_scaling import plot_dimension_independence as plot_dimension_independence
@@ -128,4 +145,7 @@ __all__ = [
     "noise_floor_sgd", "noise_floor_theory", "plot_noise_floor_theory",
     "LogLawFit", "PlateauEscape", "PlateauFromRandom", "plateau_escape", "plateau_from_random",
     "plateau_rate", "plot_plateau_escape", "plot_plateau_from_random",
+    "CosineHistogram", "HighDMeanField", "MeanFieldError", "cosine_density",
+    "cosine_histogram", "high_d_mean_field", "mean_field_error", "plot_cosine_histogram",
+    "plot_high_d_mean_field", "plot_mean_field_error",
 ]

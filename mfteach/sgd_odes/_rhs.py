@@ -68,8 +68,8 @@ __all__ = [
 #: (the registry's name, :mod:`mfteach.activations`), ``"square"`` is :math:`u^2`.
 ACTIVATIONS = ("erf_sqrt2", "square")
 
-#: The paper's (and this package's former) name of ``"erf_sqrt2"``: still accepted here, with a
-#: FutureWarning, because everywhere else in mfteach ``"erf"`` is the plain error function.
+#: The paper's (and this package's former) name of ``"erf_sqrt2"``, still accepted here so that
+#: older code keeps working; documented as legacy, since elsewhere ``"erf"`` is plain erf.
 LEGACY_ERF = "erf"
 
 #: Which :math:`\gamma/p` term the ODE for :math:`Q` keeps: ``"high_d"`` the full variance
