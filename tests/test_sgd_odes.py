@@ -753,3 +753,14 @@ def test_solver_step_validates_and_detects_blow_up():
     with pytest.raises(DivergenceError, match="h = "):
         rk4.step(lambda s: tuple(torch.exp(t) for t in s), (torch.full((2,), 50.0,
                                                                          dtype=F64),), 10.0)
+
+
+def test_legacy_erf_name_is_erf_sqrt2():
+    # "erf" is plain erf elsewhere in mfteach; here it stays an alias of erf(u/sqrt 2), the
+    # paper's name, so the same overlaps give bit-identical risks under both names.
+    o = plateau_overlaps(2)
+    a = population_risk(o.Q, o.M, o.P, activation="erf")
+    b = population_risk(o.Q, o.M, o.P, activation="erf_sqrt2")
+    assert float(a) == float(b)
+    with pytest.raises(ValueError, match="'activation'"):
+        population_risk(o.Q, o.M, o.P, activation="relu")
