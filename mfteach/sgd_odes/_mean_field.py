@@ -379,6 +379,9 @@ def high_d_mean_field(p: int = 40, k: int = 5, d: int = 1000, *, gamma: float = 
     sgd = simulate_sgd(W, Ws, activation="square", gamma=gamma, t_max=t_max, n_save=n_save,
                        generator=stream)
     Q, M, P = (x.double().cpu() for x in (sgd.Q, sgd.M, sgd.P))
+    # a float32 run's W W^T / d is symmetric only to float32 rounding (a BLAS may round the
+    # two triangles differently): symmetrise before the float64 ODEs check it
+    Q, P = (Q + Q.mT) / 2, (P + P.mT) / 2
     q, out = _neuron_stats(torch.diagonal(Q, dim1=-2, dim2=-1), M, P)
     t = sgd.t.double().cpu()
     mf = solve_mf_ode(M[:, 0], q[:, 0], P[:, 0], activation="square", times=t, dt=dt)
