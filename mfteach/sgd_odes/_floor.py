@@ -48,8 +48,10 @@ from torch import Tensor
 from .._checks import check_budget, check_float, check_int, check_tensor, fail
 from ..device import as_generator, resolve_device, resolve_dtype, spawn_generators
 from ..stats import MCEstimate
+from ._linearised import drift_fn, excess, newton, pack, unpack
 from ._overlaps import omega_raw
-from ._rhs import _check_activation, _rhs, _risk
+from ._plots import axes_row
+from ._rhs import _check_activation, _risk
 from ._simulate import simulate_sgd
 from ._solve import solve_ode
 
@@ -108,18 +110,6 @@ def noise_floor_theory(K: int, gamma: float, delta: float, *,
     return _floor(K, gamma, delta, activation)
 
 
-def _pack(Q: Tensor, M: Tensor) -> Tensor:
-    iu = torch.triu_indices(Q.shape[-1], Q.shape[-1])
-    return torch.cat([Q[iu[0], iu[1]], M.reshape(-1)])
-
-
-def _unpack(x: Tensor, K: int) -> tuple[Tensor, Tensor]:
-    iu = torch.triu_indices(K, K)
-    n = iu.shape[1]
-    U = torch.zeros(K, K, dtype=x.dtype).index_put((iu[0], iu[1]), x[:n])
-    return U + U.mT - torch.diag(torch.diagonal(U)), x[n:].reshape(K, K)
-
-
 def linearised_floor(K: int, gamma: float, delta: float, *, activation: str = "erf_sqrt2",
                      P: Tensor | None = None) -> float:
     r"""First-order floor from the full ODE: :math:`\nabla R\cdot x^\star`,
@@ -162,12 +152,12 @@ def linearised_floor(K: int, gamma: float, delta: float, *, activation: str = "e
         fail("P", fn, "symmetric positive definite", P)
 
     def risk(x):
-        Q, M = _unpack(x, K)
+        Q, M = unpack(x, K)
         return _risk(omega_raw(Q, M, P), K, K, activation)
 
-    x0 = _pack(P, P)
-    J = torch.func.jacrev(_drift_fn(K, P, activation, 0.0, 0.0))(x0)
-    b = _drift_fn(K, P, activation, gamma, delta)(x0)
+    x0 = pack(P, P)
+    J = torch.func.jacrev(drift_fn(K, P, activation, 0.0, 0.0))(x0)
+    b = drift_fn(K, P, activation, gamma, delta)(x0)
     grad = torch.func.jacrev(risk)(x0)
     # The square activation's rotations of the students are exact symmetries (zero modes of
     # J, along which the risk is constant): the minimum-norm solution is the physical one.
@@ -214,43 +204,19 @@ def _check_seq(v, name: str, fn: str, conv) -> list:
     return out
 
 
-def _drift_fn(K: int, P: Tensor, activation: str, gamma: float, delta: float):
-    def drift(x):
-        Q, M = _unpack(x, K)
-        dQ, dM = _rhs(omega_raw(Q, M, P), K, K, activation, gamma, delta, "high_d")
-        return _pack(dQ, dM)
-    return drift
-
-
 def _stationary(K: int, gamma: float, delta: float, activation: str, fn: str) -> float:
     """Excess risk at the full high-d ODE's stationary point reached from the teacher."""
     P = torch.eye(K, dtype=torch.float64)
-    drift = _drift_fn(K, P, activation, gamma, delta)
-    x = _pack(P, P)
-    # Newton from the teacher; the drift is a difference of O(1) terms, so its residual
-    # stalls at rounding: stop when the step is at rounding of x (quadratic convergence).
-    for _ in range(30):
-        J = torch.func.jacrev(drift)(x)
-        step = torch.linalg.lstsq(J, -drift(x).unsqueeze(-1), rcond=None,
-                                  driver="gelsd").solution.squeeze(-1)
-        x = x + step
-        if not bool(torch.isfinite(x).all()) or float(x.abs().max()) > 1e3:
-            x = x * float("nan")
-            break
-        if float(step.abs().max()) <= 1e3 * torch.finfo(torch.float64).eps:
-            break
-    else:
-        x = x * float("nan")
-    if not bool(torch.isfinite(x).all()):
+    x = newton(drift_fn(K, P, activation, gamma, delta), pack(P, P))
+    if x is None:
         fail("gammas", fn, f"small enough that a stationary point exists near the teacher "
              f"(Newton diverged at K = {K}, gamma = {gamma:g}, Delta = {delta:g})", gamma)
-    Q, M = _unpack(x, K)
-    return float(_risk(omega_raw(Q, M, P), K, K, activation))  # noiseless: R - Delta/2
+    return excess(x, K, P, activation)  # noiseless: R - Delta/2
 
 
 def _relaxation_rate(K: int, activation: str) -> float:
     P = torch.eye(K, dtype=torch.float64)
-    J = torch.func.jacrev(_drift_fn(K, P, activation, 0.0, 0.0))(_pack(P, P))
+    J = torch.func.jacrev(drift_fn(K, P, activation, 0.0, 0.0))(pack(P, P))
     rates = -torch.linalg.eigvals(J).real
     tol = 1e3 * torch.finfo(torch.float64).eps * float(rates.abs().max())
     return float(rates[rates > tol].min())
@@ -470,12 +436,8 @@ def plot_noise_floor_theory(grid: NoiseFloorGrid, sgd: Sequence[NoiseFloorSGD] =
 
     Returns
     -------
-    (Figure, ndarray of two Axes)
+    (Figure, tuple of two Axes)
     """
-    import numpy as np
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
     fn = "mfteach.sgd_odes.plot_noise_floor_theory"
     if not isinstance(grid, NoiseFloorGrid):
         fail("grid", fn, "a NoiseFloorGrid (from noise_floor_grid)", grid, exc=TypeError)
@@ -483,15 +445,7 @@ def plot_noise_floor_theory(grid: NoiseFloorGrid, sgd: Sequence[NoiseFloorSGD] =
     if not all(isinstance(s, NoiseFloorSGD) for s in sgd):
         fail("sgd", fn, "a sequence of NoiseFloorSGD (from noise_floor_sgd)", sgd,
              exc=TypeError)
-    if ax is None:
-        fig = Figure(figsize=(10.0, 3.9), layout="constrained")
-        axes = np.asarray(fig.subplots(1, 2))
-    elif (isinstance(ax, (list, tuple, np.ndarray)) and len(ax) == 2
-          and all(isinstance(a, Axes) for a in ax)):
-        axes = np.asarray(ax)
-        fig = axes[0].figure
-    else:
-        fail("ax", fn, "a pair of matplotlib Axes or None", ax, exc=TypeError)
+    fig, axes = axes_row(ax, 2, fn, (10.0, 3.9))
     left, right = axes
     c = 1 / (2 * math.pi * math.sqrt(3)) if grid.activation != "square" else 1.0
     xs = []

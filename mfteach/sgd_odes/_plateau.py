@@ -45,13 +45,13 @@ from torch import Tensor
 
 from .._checks import check_budget, check_choice, check_float, check_int, fail
 from ._experiments import near_plateau
-from ._overlaps import omega_raw, plateau_overlaps
-from ._rhs import _check_activation, _rhs, _risk
+from ._linearised import drift_fn, excess, newton, pack
+from ._overlaps import plateau_overlaps
+from ._rhs import _check_activation
 from ._solve import solve_ode
 
 __all__ = ["LogLawFit", "PlateauEscape", "plateau_escape", "plateau_rate"]
 
-EPS64 = torch.finfo(torch.float64).eps
 #: Largest label-noise variance: the excess risks here are O(1e-3) and the risk carries
 #: Delta/2, so beyond this the excess would be lost to rounding of R - Delta/2.
 MAX_DELTA = 100.0
@@ -60,56 +60,28 @@ F64 = torch.float64
 
 # --- The saddle and its unstable rate (autograd Jacobian of the full high-d RHS)
 
-def _pack(Q: Tensor, M: Tensor) -> Tensor:
-    iu = torch.triu_indices(Q.shape[-1], Q.shape[-1])
-    return torch.cat([Q[iu[0], iu[1]], M.reshape(-1)])
-
-
-def _unpack(x: Tensor, K: int) -> tuple[Tensor, Tensor]:
-    iu = torch.triu_indices(K, K)
-    n = iu.shape[1]
-    U = torch.zeros(K, K, dtype=x.dtype).index_put((iu[0], iu[1]), x[:n])
-    return U + U.mT - torch.diag(torch.diagonal(U)), x[n:].reshape(K, K)
-
-
 def _drift_fn(K: int, gamma: float, delta: float):
-    P = torch.eye(K, dtype=F64)
-
-    def drift(x):
-        Q, M = _unpack(x, K)
-        dQ, dM = _rhs(omega_raw(Q, M, P), K, K, "erf_sqrt2", gamma, delta, "high_d")
-        return _pack(dQ, dM)
-    return drift
+    return drift_fn(K, torch.eye(K, dtype=F64), "erf_sqrt2", gamma, delta)
 
 
 def _excess(x: Tensor, K: int) -> float:
-    Q, M = _unpack(x, K)
-    return float(_risk(omega_raw(Q, M, torch.eye(K, dtype=F64)), K, K, "erf_sqrt2"))
+    return excess(x, K, torch.eye(K, dtype=F64), "erf_sqrt2")
 
 
 def _newton(K: int, gamma: float, delta: float, x: Tensor, fn: str, what: str) -> Tensor:
-    """Stationary point of the high-d drift near ``x`` (minimum-norm Newton steps)."""
-    drift = _drift_fn(K, gamma, delta)
-    for _ in range(40):
-        J = torch.func.jacrev(drift)(x)
-        step = torch.linalg.lstsq(J, -drift(x).unsqueeze(-1), rcond=None,
-                                  driver="gelsd").solution.squeeze(-1)
-        x = x + step
-        if not bool(torch.isfinite(x).all()) or float(x.abs().max()) > 1e3:
-            break
-        # the drift is a difference of O(1) terms: stop at rounding of x
-        if float(step.abs().max()) <= 1e3 * EPS64 * max(1.0, float(x.abs().max())):
-            return x
-    fail("gammas" if fn.endswith("escape") else "gamma", fn, f"small enough, with 'delta', "
-         f"that the {what} survives (Newton's method did not "
-         f"converge at K = {K}, gamma = {gamma:g}, Delta = {delta:g})", gamma)
-    raise AssertionError  # unreachable
+    """Stationary point of the high-d drift near ``x`` (:func:`._linearised.newton`)."""
+    out = newton(_drift_fn(K, gamma, delta), x)
+    if out is None:
+        fail("gammas" if fn.endswith("escape") else "gamma", fn, f"small enough, with "
+             f"'delta', that the {what} survives (Newton's method did not converge at "
+             f"K = {K}, gamma = {gamma:g}, Delta = {delta:g})", gamma)
+    return out
 
 
 def _saddle(K: int, gamma: float, delta: float, fn: str) -> tuple[Tensor, Tensor]:
     """(packed saddle, Jacobian there) of the high-d ODE at (gamma, delta)."""
     o = plateau_overlaps(K)
-    x = _pack(o.Q, o.M)
+    x = pack(o.Q, o.M)
     if gamma > 0:  # without it the variance term is absent and the point is exact
         x = _newton(K, gamma, delta, x, fn, "symmetric saddle")
     return x, torch.func.jacrev(_drift_fn(K, gamma, delta))(x)
@@ -124,7 +96,7 @@ def _floor_excess(K: int, gamma: float, delta: float, fn: str) -> float:
     if delta == 0 or gamma == 0:
         return 0.0
     eye = torch.eye(K, dtype=F64)
-    return _excess(_newton(K, gamma, delta, _pack(eye, eye), fn, "noise floor"), K)
+    return _excess(_newton(K, gamma, delta, pack(eye, eye), fn, "noise floor"), K)
 
 
 def plateau_rate(K: int = 2, gamma: float = 0.0, delta: float = 0.0) -> float:

@@ -13,6 +13,26 @@ from .._checks import check_bool, check_float, check_tensor, fail
 __all__ = ["plot_risk_curves", "plot_cosines", "plot_gap_scaling", "plot_noise_floor"]
 
 
+def axes_row(ax, n: int, fn: str, size: tuple[float, float]):
+    """``(Figure, Axes)`` for ``n == 1``, ``(Figure, tuple of n Axes)`` otherwise: a new row of
+    panels when ``ax`` is None, else the caller's Axes (checked; a one-line error names
+    ``ax``)."""
+    if ax is None:
+        fig = Figure(figsize=size, layout="constrained")
+        axes = fig.subplots(1, n)
+        return fig, (tuple(axes) if n > 1 else axes)
+    if n == 1:
+        if not isinstance(ax, Axes):
+            fail("ax", fn, "a matplotlib Axes or None", ax, exc=TypeError)
+        return ax.figure, ax
+    if not (hasattr(ax, "__len__") and not isinstance(ax, str) and len(ax) == n
+            and all(isinstance(a, Axes) for a in ax)):
+        rule = "a pair of matplotlib Axes or None" if n == 2 else (
+            f"a sequence of {n} matplotlib Axes or None")
+        fail("ax", fn, rule, ax, exc=TypeError)
+    return ax[0].figure, tuple(ax)
+
+
 def plot_risk_curves(sgd=None, curves: dict | None = None, *, delta: float = 0.0,
                      ax=None, title: str = "", logx: bool = False):
     r"""Excess risk :math:`R - \Delta/2` versus :math:`t`: SGD runs (mean, dots with the

@@ -7,28 +7,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from .._checks import fail
+from ._plots import axes_row
 
 __all__ = ["plot_mean_field_error", "plot_high_d_mean_field", "plot_cosine_histogram"]
 
-
-def _axes(ax, n: int, fn: str, size):
-    if ax is None:
-        fig = Figure(figsize=size, layout="constrained")
-        axes = fig.subplots(1, n)
-        return fig, (tuple(axes) if n > 1 else axes)
-    if n == 1:
-        if not isinstance(ax, Axes):
-            fail("ax", fn, "a matplotlib Axes or None", ax, exc=TypeError)
-        return ax.figure, ax
-    if not (isinstance(ax, (tuple, list)) and len(ax) == n
-            and all(isinstance(a, Axes) for a in ax)):
-        fail("ax", fn, f"a sequence of {n} matplotlib Axes or None", ax, exc=TypeError)
-    return ax[0].figure, tuple(ax)
 
 
 def plot_mean_field_error(res, *, ax=None):
@@ -59,7 +44,7 @@ def plot_mean_field_error(res, *, ax=None):
 
     if not isinstance(res, MeanFieldError):
         fail("res", fn, "a MeanFieldError (from mean_field_error)", res, exc=TypeError)
-    fig, ax = _axes(ax, 1, fn, (5.4, 3.9))
+    fig, ax = axes_row(ax, 1, fn, (5.4, 3.9))
     p = np.asarray(res.ps, dtype=float)
     rows = ((res.risk_mean, res.risk_stderr, res.risk_fit,
              r"$\sup_t|R_{full} - R_{MF}|$", "o", "C0"),
@@ -111,7 +96,7 @@ def plot_high_d_mean_field(res, *, ax=None):
 
     if not isinstance(res, HighDMeanField):
         fail("res", fn, "a HighDMeanField (from high_d_mean_field)", res, exc=TypeError)
-    fig, (a1, a2) = _axes(ax, 2, fn, (9.5, 3.6))
+    fig, (a1, a2) = axes_row(ax, 2, fn, (9.5, 3.6))
     t = res.t.numpy()
     n = res.sgd_risk.shape[0]
     for a, sgd, mf, hd in ((a1, res.sgd_risk, res.mf_risk, res.hd_risk),
@@ -166,7 +151,7 @@ def plot_cosine_histogram(res, *, ax=None, bins: int = 40):
         fail("res", fn, "a CosineHistogram (from cosine_histogram)", res, exc=TypeError)
     bins = check_int(bins, "bins", fn, min=2, max=10**4)
     n_t = res.t.numel()
-    fig, axes = _axes(ax, n_t, fn, (3.2 * n_t, 3.0)) if n_t > 1 else _axes(ax, 1, fn,
+    fig, axes = axes_row(ax, n_t, fn, (3.2 * n_t, 3.0)) if n_t > 1 else axes_row(ax, 1, fn,
                                                                           (3.4, 3.0))
     axes = axes if isinstance(axes, tuple) else (axes,)
     c = np.linspace(-0.999, 0.999, 400)

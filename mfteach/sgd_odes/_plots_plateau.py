@@ -3,26 +3,14 @@ r"""Figures of the plateau's length (chapter 04): escape times against the saddl
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from .._checks import fail
 from ._plateau import PlateauEscape
 from ._plateau_random import PlateauFromRandom
+from ._plots import axes_row
 
 __all__ = ["plot_plateau_escape", "plot_plateau_from_random"]
 
-
-def _axes_pair(ax, fn: str, size: tuple[float, float]):
-    if ax is None:
-        fig = Figure(figsize=size, layout="constrained")
-        return fig, np.asarray(fig.subplots(1, 2))
-    if (isinstance(ax, (list, tuple, np.ndarray)) and len(ax) == 2
-            and all(isinstance(a, Axes) for a in ax)):
-        axes = np.asarray(ax)
-        return axes[0].figure, axes
-    fail("ax", fn, "a pair of matplotlib Axes or None", ax, exc=TypeError)
-    raise AssertionError  # unreachable
 
 
 def plot_plateau_escape(res: PlateauEscape, *, ax=None):
@@ -39,7 +27,7 @@ def plot_plateau_escape(res: PlateauEscape, *, ax=None):
 
     Returns
     -------
-    (Figure, ndarray of two Axes)
+    (Figure, tuple of two Axes)
 
     Raises
     ------
@@ -57,7 +45,7 @@ def plot_plateau_escape(res: PlateauEscape, *, ax=None):
     fn = "mfteach.sgd_odes.plot_plateau_escape"
     if not isinstance(res, PlateauEscape):
         fail("res", fn, "a PlateauEscape (from plateau_escape)", res, exc=TypeError)
-    fig, (left, right) = _axes_pair(ax, fn, (10.0, 3.9))
+    fig, (left, right) = axes_row(ax, 2, fn, (10.0, 3.9))
     x = np.log(1 / res.perturbations.numpy())
     xx = np.linspace(x.min() - 0.3, x.max() + 0.3, 20)
     for i, g in enumerate(res.gammas.tolist()):
@@ -99,7 +87,7 @@ def plot_plateau_from_random(res: PlateauFromRandom, *, ax=None):
 
     Returns
     -------
-    (Figure, ndarray of two Axes)
+    (Figure, tuple of two Axes)
 
     Raises
     ------
@@ -117,7 +105,7 @@ def plot_plateau_from_random(res: PlateauFromRandom, *, ax=None):
     fn = "mfteach.sgd_odes.plot_plateau_from_random"
     if not isinstance(res, PlateauFromRandom):
         fail("res", fn, "a PlateauFromRandom (from plateau_from_random)", res, exc=TypeError)
-    fig, (left, right) = _axes_pair(ax, fn, (10.0, 3.9))
+    fig, (left, right) = axes_row(ax, 2, fn, (10.0, 3.9))
     s = res.scales.numpy()
     L = res.length.numpy()
     lam = res.rate

@@ -10,21 +10,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .._checks import fail
+from ._plots import axes_row
 
 __all__ = ["plot_dimension_independence", "plot_gap_collapse"]
 
 _MARKERS = "osD^vP*X"
 
-
-def _axes_pair(ax, fn: str, size=(9.5, 3.6)):
-    if ax is None:
-        fig = Figure(figsize=size, layout="constrained")
-        a1, a2 = fig.subplots(1, 2)
-        return fig, (a1, a2)
-    if not (isinstance(ax, (tuple, list)) and len(ax) == 2
-            and all(isinstance(a, Axes) for a in ax)):
-        fail("ax", fn, "a pair of matplotlib Axes or None", ax, exc=TypeError)
-    return ax[0].figure, tuple(ax)
 
 
 def plot_dimension_independence(runs, *, ax=None):
@@ -56,7 +47,7 @@ def plot_dimension_independence(runs, *, ax=None):
 
     if not isinstance(runs, DimensionRuns):
         fail("runs", fn, "a DimensionRuns (from dimension_independence)", runs, exc=TypeError)
-    fig, (a1, a2) = _axes_pair(ax, fn)
+    fig, (a1, a2) = axes_row(ax, 2, fn, (9.5, 3.6))
     for i, d in enumerate(runs.ds):
         t = runs.t[i].numpy()
         m, se = runs.risk_mean[i].numpy(), runs.risk_stderr[i].numpy()
