@@ -3,7 +3,8 @@
 Measures trajectory-steps per second (runs x SGD steps / wall time) at d = 1000, p = 4, k = 2
 for the block (Gram-matrix) method and the naive per-step method, batched and for a single
 trajectory, on the CPU and on CUDA when present; and the cost of one vectorised erf ODE
-right-hand side (p = 10, k = 2: 14 400 I4 blocks per call).
+right-hand side at p = 10, k = 2 through the public ``ode_rhs`` (input checks included;
+``bench_erf_rhs.py`` times the kernels themselves against the former per-block code).
 
 The issue's reference points on an H100: a naive batched step 4.2M trajectory-steps/s, a
 single trajectory 3.8k steps/s.

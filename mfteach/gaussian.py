@@ -627,8 +627,9 @@ def erf_I4(C: Tensor, *, validate: bool = True) -> Tensor:
     the remaining :math:`\mathbb{E}[g g]` is an :math:`I_2` of the reweighted covariance of
     :math:`(z_3, z_4)`, and :math:`L_4 = \det(I + C_{12\text{-block}})`. The arcsin argument
     is clamped to :math:`[-1, 1]` against rounding. Positive semi-definiteness is not checked.
-    The full erf ODE needs :math:`O(p^2(p+k)^2)` of these per right-hand side: batch them in
-    one call. Used in the book in chapter 04 (one-pass SGD and its ODEs). See the factor-2
+    The full erf ODE needs :math:`O(p^2(p+k)^2)` of these per right-hand side;
+    :mod:`mfteach.sgd_odes` evaluates them from this formula's structure rather than block by
+    block. Used in the book in chapter 04 (one-pass SGD and its ODEs). See the factor-2
     trap in :func:`erf_I2`.
 
     References

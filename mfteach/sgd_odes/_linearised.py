@@ -9,6 +9,8 @@ activation's rotations of the students) do not stall it.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -50,9 +52,13 @@ def excess(x: Tensor, K: int, P: Tensor, activation: str) -> float:
 def newton(drift, x: Tensor, *, max_iter: int = 40) -> Tensor | None:
     """A stationary point of ``drift`` near ``x``, or ``None`` if Newton does not converge.
 
-    The drift is a difference of O(1) terms, so its residual stalls at rounding: stop when
-    the step is at rounding of ``x`` (convergence is quadratic before that).
+    The drift is a difference of O(1) terms, so its residual stalls at rounding, and an
+    ill-conditioned Jacobian (the saddle's slow directions) turns that rounding into steps of
+    order 1e-13 that do not shrink further. Stop when the step is at rounding of ``x``, or when
+    a small step (below 1e-6) no longer halves: convergence is quadratic until rounding takes
+    over, so a step that stops shrinking is rounding, whatever its size on this CPU.
     """
+    prev = math.inf
     for _ in range(max_iter):
         J = torch.func.jacrev(drift)(x)
         step = torch.linalg.lstsq(J, -drift(x).unsqueeze(-1), rcond=None,
@@ -60,6 +66,8 @@ def newton(drift, x: Tensor, *, max_iter: int = 40) -> Tensor | None:
         x = x + step
         if not bool(torch.isfinite(x).all()) or float(x.abs().max()) > 1e3:
             return None
-        if float(step.abs().max()) <= 1e3 * EPS64 * max(1.0, float(x.abs().max())):
+        size = float(step.abs().max())
+        if size <= 1e3 * EPS64 * max(1.0, float(x.abs().max())) or prev / 2 < size < 1e-6:
             return x
+        prev = size
     return None

@@ -48,6 +48,7 @@ from .._checks import (
 )
 from ..device import as_generator, resolve_device, resolve_dtype
 from ..gaussian import erf_I2, erf_I2_noise, erf_I3, erf_I4
+from ._erf_drift import erf_A_columns, erf_drift, erf_rhs
 from ._overlaps import PSD_SLACK, check_overlaps, omega, omega_raw
 
 __all__ = [
@@ -261,7 +262,17 @@ def _risk(Om: Tensor, p: int, k: int, activation: str) -> Tensor:
     return 0.5 * ((I2 @ c) * c).sum(-1)
 
 
-def _psi(Om: Tensor, p: int, k: int, activation: str, delta: float, need_var: bool) -> Psi:
+def _psi(Om: Tensor, p: int, k: int, activation: str, delta: float, need_var: bool,
+         reference: bool = False) -> Psi:
+    """The drift terms; ``reference=True`` takes the generic per-block erf code (one
+    :func:`mfteach.gaussian.erf_I4` per block, the baseline of ``benchmarks/bench_erf_rhs.py``
+    and the tests' independent computation) instead of :mod:`._erf_drift`."""
+    if activation != "square" and not reference:
+        A, V, N = erf_drift(Om, p, need_var)
+        GF = A[..., :, :p] + A[..., :, :p].mT
+        if need_var:
+            return Psi(M=A[..., :, p:], GF=GF, var=V + delta * N, noise=delta * N)
+        return Psi(M=A[..., :, p:], GF=GF, var=torch.zeros_like(GF), noise=torch.zeros_like(GF))
     c = coefficients(p, k, Om)
     Q = Om[..., :p, :p]
     var = noise = None
@@ -311,9 +322,10 @@ def psi_terms(Q: Tensor, M: Tensor, P: Tensor, *, activation: str,
     erf: :math:`\Psi^{(M)}_{ir} = \sum_a c_a I_3(\lambda_i, \lambda^*_r, z_a)`,
     :math:`\Psi^{(GF)}_{ij} = \sum_a c_a[I_3(\lambda_i,\lambda_j,z_a) + I_3(\lambda_j,
     \lambda_i, z_a)]`, :math:`\Psi^{(Var)}_{ij} = \sum_{ab}c_ac_bI_4(\lambda_i,\lambda_j,
-    z_a,z_b) + \Delta\,\mathbb E[g'g']`, each evaluated in one batched call on a
-    ``(p, p+k, p+k, 3, 3)`` (resp. ``(p, p, p+k, p+k, 4, 4)``) tensor of covariance blocks;
-    cost :math:`O(p^2(p+k)^2)` per call. square: the Isserlis forms of the module docstring.
+    z_a,z_b) + \Delta\,\mathbb E[g'g']`, computed from the closed forms' structure
+    (``mfteach/sgd_odes/_erf_drift.py``: the :math:`I_3` sums as one matrix product,
+    :math:`p(p+1)/2\cdot n(n+1)/2` arcsines for :math:`\Psi^{(Var)}`, :math:`n = p + k`;
+    compiled on the CPU, vectorised torch on CUDA and under autograd). square: the Isserlis forms of the module docstring.
     The Monte-Carlo twin is :func:`psi_samples`. arXiv 2302.05882, Sec. 3 (the
     high-dimensional ODE); used in chapter 04.
 
@@ -459,8 +471,10 @@ def ode_rhs(Q: Tensor, M: Tensor, P: Tensor, *, activation: str, gamma: float,
     return _rhs(omega(Q, M, P), Q.shape[-1], M.shape[-1], activation, gamma, delta, regime)
 
 
-def _rhs(Om, p, k, activation, gamma, delta, regime):
-    psi = _psi(Om, p, k, activation, delta, regime == "high_d")
+def _rhs(Om, p, k, activation, gamma, delta, regime, reference=False):
+    if activation != "square" and not reference:
+        return erf_rhs(Om, p, gamma, delta, regime)
+    psi = _psi(Om, p, k, activation, delta, regime == "high_d", reference)
     dQ = psi.GF
     if regime == "high_d":
         dQ = dQ + (gamma / p) * psi.var
@@ -689,7 +703,9 @@ def _square_mf(M, q, P, d):
 
 
 def _mf_drift(M, q, P, activation, d, generic=False):
-    """(dM, dq) averaged over the xi quadrature. Shapes (..., p, k), (..., p)."""
+    """(dM, dq) averaged over the xi quadrature. Shapes (..., p, k), (..., p). ``generic``
+    takes the per-block integrals (Isserlis for the square, one ``erf_I3`` per block for erf)
+    instead of the closed form / the structured sums."""
     if activation == "square" and not generic:
         dM, dq, _ = _square_mf(M, q, P, d)
         return dM, dq
@@ -714,7 +730,8 @@ def _mf_drift(M, q, P, activation, d, generic=False):
         ar = torch.arange(p, device=M.device)
         bidx = torch.cat([(n + ar).view(p, 1),
                           torch.arange(p, n, device=M.device).expand(p, k)], dim=1)
-        A = _erf_A(Oaug, bidx, c)  # (..., N, p, 1 + k)
+        # (..., N, p, 1 + k); generic: one erf_I3 per gathered block (the tests' reference)
+        A = _erf_A(Oaug, bidx, c) if generic else erf_A_columns(Oaug, p, c, bidx)
         dMn, dqn = A[..., 1:], 2 * A[..., 0]
     w = weights.view(N, 1, 1)
     dM = (dMn * w).sum(-3)
