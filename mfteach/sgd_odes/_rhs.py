@@ -325,7 +325,8 @@ def psi_terms(Q: Tensor, M: Tensor, P: Tensor, *, activation: str,
     z_a,z_b) + \Delta\,\mathbb E[g'g']`, computed from the closed forms' structure
     (``mfteach/sgd_odes/_erf_drift.py``: the :math:`I_3` sums as one matrix product,
     :math:`p(p+1)/2\cdot n(n+1)/2` arcsines for :math:`\Psi^{(Var)}`, :math:`n = p + k`;
-    compiled on the CPU, vectorised torch on CUDA and under autograd). square: the Isserlis forms of the module docstring.
+    compiled on the CPU, vectorised torch on CUDA and under autograd). square: the Isserlis
+    forms of the module docstring.
     The Monte-Carlo twin is :func:`psi_samples`. arXiv 2302.05882, Sec. 3 (the
     high-dimensional ODE); used in chapter 04.
 
